@@ -1,0 +1,44 @@
+# hostns-operator developer targets. `make test` is what CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test unit lint typecheck e2e bench run scan clean lock
+
+$(STAMP): requirements-dev.lock pyproject.toml $(wildcard requirements-tools.txt)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.lock
+	if [ -f requirements-tools.txt ]; then $(PY) -m pip install -q -r requirements-tools.txt; fi
+	$(PY) -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv with pinned dependencies and the package
+
+test: $(STAMP) ## every test layer: unit, kmock operator, CLI, e2e on a real kube-apiserver
+	bash hack/test.sh
+
+unit: $(STAMP) ## fast tests only (no control plane)
+	$(PY) -m pytest tests --ignore=tests/e2e
+
+lint: $(STAMP) ## ruff + mypy --strict
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/mypy
+
+e2e: $(STAMP) ## end-to-end suite (builds the local control plane if needed)
+	$(PY) -m pytest tests/e2e
+
+bench: $(STAMP) ## engine benchmark (pods evaluated per second)
+	$(PY) -m pytest bench --benchmark-only --benchmark-columns=mean,ops,rounds
+
+run: $(STAMP) ## run the operator against the current kubeconfig context
+	$(VENV)/bin/hostns run
+
+lock: ## re-pin dependencies after editing pyproject.toml
+	$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile -q --strip-extras --extra dev --no-emit-index-url -o requirements-dev.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
