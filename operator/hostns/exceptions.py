@@ -61,7 +61,9 @@ class CompiledException:
 
 
 def _invalid(name: str, reason: str, generation: int, error: str) -> CompiledException:
-    return CompiledException(name, reason, (), frozenset(), frozenset(), None, None, generation, error)
+    return CompiledException(
+        name, reason, (), frozenset(), frozenset(), None, None, generation, error
+    )
 
 
 def _string_list(spec: Mapping[str, Any], field: str) -> list[str] | None:

@@ -1,0 +1,133 @@
+"""Operator settings: command-line flags, each with an environment variable.
+
+A flag given on the command line wins over its environment variable, which
+wins over the default. Durations are written like `7d`, `36h`, `30m`, `45s`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?[dhms])+$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used."""
+
+
+def parse_duration(text: str) -> float:
+    """`7d`, `36h`, `1h30m`, `0.5s` or a plain number of seconds, as seconds."""
+    stripped = text.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", stripped):
+        return float(stripped)
+    if not _DURATION.match(stripped):
+        raise ConfigError(f"invalid duration {text!r}: use e.g. 7d, 36h, 1h30m, 30m or 0.5s")
+    return sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(stripped))
+
+
+def _parse_bool(name: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"invalid {name} {text!r}: use true or false")
+
+
+@dataclass(frozen=True)
+class Config:
+    namespaces: tuple[str, ...] = ()  # empty: the whole cluster
+    retention_seconds: float = 7 * 86400.0
+    log_format: str = "text"
+    port: int = 8080
+    events: bool = True
+    resync_seconds: float = 30 * 60.0
+    coalesce_seconds: float = 0.5
+    peering: str | None = None
+    verbose: bool = False
+
+
+def add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--namespace", "-n", action="append", dest="namespaces", metavar="NS",
+        help="watch only this namespace (repeatable; env HOSTNS_NAMESPACES, comma-separated; "
+        "default: all namespaces)",
+    )
+    parser.add_argument(
+        "--retention", metavar="DURATION",
+        help="delete Resolved findings after this long (env HOSTNS_RETENTION; default 7d)",
+    )
+    parser.add_argument(
+        "--log-format", choices=("text", "json"),
+        help="log line format (env HOSTNS_LOG_FORMAT; default text)",
+    )
+    parser.add_argument(
+        "--port", type=int, metavar="PORT",
+        help="port for /metrics and /healthz (env HOSTNS_PORT; default 8080; 0 disables)",
+    )
+    parser.add_argument(
+        "--events", action=argparse.BooleanOptionalAction, default=None,
+        help="post Kubernetes Events on pods and findings (env HOSTNS_EVENTS; default on)",
+    )
+    parser.add_argument(
+        "--resync-interval", metavar="DURATION",
+        help="full re-list of pods to reconcile findings with reality "
+        "(env HOSTNS_RESYNC_INTERVAL; default 30m; 0 disables the periodic one)",
+    )
+    parser.add_argument(
+        "--coalesce", metavar="DURATION",
+        help="wait this long to coalesce bursts into one write per finding "
+        "(env HOSTNS_COALESCE; default 0.5s)",
+    )
+    parser.add_argument(
+        "--peering", metavar="NAME",
+        help="kopf peering object for HA (env HOSTNS_PEERING; default: standalone)",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+
+
+def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
+    """Merge flags over environment variables over defaults; ConfigError on bad values."""
+    env = os.environ if env is None else env
+    default = Config()
+
+    def pick(flag_value: str | None, var: str) -> str | None:
+        return flag_value if flag_value is not None else env.get(var)
+
+    namespaces: tuple[str, ...] = tuple(args.namespaces or ())
+    if not namespaces and env.get("HOSTNS_NAMESPACES"):
+        namespaces = tuple(n.strip() for n in env["HOSTNS_NAMESPACES"].split(",") if n.strip())
+    retention = pick(args.retention, "HOSTNS_RETENTION")
+    resync = pick(args.resync_interval, "HOSTNS_RESYNC_INTERVAL")
+    coalesce = pick(args.coalesce, "HOSTNS_COALESCE")
+    log_format = pick(args.log_format, "HOSTNS_LOG_FORMAT") or default.log_format
+    if log_format not in ("text", "json"):
+        raise ConfigError(f"invalid log format {log_format!r}: use text or json")
+    port_text = str(args.port) if args.port is not None else env.get("HOSTNS_PORT")
+    try:
+        port = int(port_text) if port_text is not None else default.port
+    except ValueError:
+        raise ConfigError(f"invalid port {port_text!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"invalid port {port}: use 0..65535")
+    events = args.events
+    if events is None:
+        events = _parse_bool("HOSTNS_EVENTS", env["HOSTNS_EVENTS"]) if "HOSTNS_EVENTS" in env \
+            else default.events
+    return Config(
+        namespaces=namespaces,
+        retention_seconds=parse_duration(retention) if retention else default.retention_seconds,
+        log_format=log_format,
+        port=port,
+        events=events,
+        resync_seconds=parse_duration(resync) if resync else default.resync_seconds,
+        coalesce_seconds=parse_duration(coalesce) if coalesce else default.coalesce_seconds,
+        peering=pick(args.peering, "HOSTNS_PEERING") or None,
+        verbose=bool(args.verbose),
+    )
