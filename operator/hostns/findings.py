@@ -30,6 +30,10 @@ VERDICT_LABEL: Final = "hostns.io/verdict"
 WORKLOAD_KIND_LABEL: Final = "hostns.io/workload-kind"
 
 MAX_POD_NAMES: Final = 20
+#: The fields of a finding's status that describe the workload (no timestamps).
+CONTENT_KEYS: Final = (
+    "verdict", "summary", "severity", "riskScore", "hostNamespaces", "pods", "images", "exceptions"
+)
 _KEPT_WHEN_RESOLVED = ("summary", "severity", "riskScore", "hostNamespaces", "images", "exceptions")
 
 Content = dict[str, Any]
@@ -94,6 +98,13 @@ def finding_content(
         ],
         "exceptions": [{"name": n, "reason": r} for n, r in sorted(exceptions)],
     }
+
+
+def same_content(content: Content, status: Mapping[str, Any] | None) -> bool:
+    """Does a stored status already say exactly this? (Then no write is needed.)"""
+    if not status:
+        return False
+    return all(content.get(key) == status.get(key) for key in CONTENT_KEYS)
 
 
 def _condition(content: Content, since: str) -> dict[str, Any]:

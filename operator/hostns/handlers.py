@@ -1,0 +1,59 @@
+"""kopf handlers: a thin shell that hands watch events to the Controller.
+
+Only `on.event` handlers are used on pods and exceptions. kopf's change
+handlers (create/update/resume) write annotations to the objects they handle,
+and its daemons and timers add finalizers: none of them may touch a pod, so
+none of them is used. Event handlers return None, so kopf stores nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from hostns.config import Config
+from hostns.controller import Controller
+from hostns.findings import GROUP, VERSION
+from hostns.kube import EXCEPTIONS_PLURAL
+
+
+def configure_settings(settings: kopf.OperatorSettings, config: Config) -> None:
+    # kopf would otherwise post its own Events for log lines on handled objects.
+    settings.posting.enabled = False
+    # No CRD/namespace scanning: it would need list/watch on CRDs and namespaces.
+    settings.scanning.disabled = True
+    # Server-side watch timeouts make a silently dead watch reconnect.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    if config.peering:
+        settings.peering.standalone = False
+        settings.peering.name = config.peering
+        settings.peering.mandatory = True
+        settings.peering.clusterwide = True
+    else:
+        settings.peering.standalone = True
+
+
+def build_registry(controller: Controller, config: Config) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_settings(settings, config)
+        await controller.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop(**_: Any) -> None:
+        await controller.stop()
+
+    @kopf.on.event("", "v1", "pods", registry=registry)
+    async def pod_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        await controller.on_pod_event(event.get("type"), body)
+
+    @kopf.on.event(GROUP, VERSION, EXCEPTIONS_PLURAL, registry=registry)
+    async def exception_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
+        await controller.on_exception_event(event.get("type"), body)
+
+    return registry

@@ -1,0 +1,98 @@
+"""Prometheus metrics and the /healthz liveness endpoint, on one small HTTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from hostns.rules import FLAGS
+
+
+class Metrics:
+    """One registry per operator instance (tests run several in one process)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.pods_evaluated = Counter(
+            "hostns_pods_evaluated_total",
+            "Pod events evaluated (compliant ones included).",
+            registry=self.registry,
+        )
+        self.evaluation_seconds = Histogram(
+            "hostns_evaluation_seconds",
+            "Time to evaluate one pod event.",
+            buckets=(0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05),
+            registry=self.registry,
+        )
+        self.api_writes = Counter(
+            "hostns_api_writes_total",
+            "Write requests sent to the Kubernetes API, by object kind and verb.",
+            ["kind", "verb"],
+            registry=self.registry,
+        )
+        self.api_errors = Counter(
+            "hostns_api_errors_total",
+            "Failed Kubernetes API requests, by operation.",
+            ["operation"],
+            registry=self.registry,
+        )
+        self.findings = Gauge(
+            "hostns_findings",
+            "Findings by verdict and host namespace.",
+            ["verdict", "host_namespace"],
+            registry=self.registry,
+        )
+        self.transitions = Counter(
+            "hostns_verdict_transitions_total",
+            "Finding verdict changes, by new verdict.",
+            ["verdict"],
+            registry=self.registry,
+        )
+        self.exceptions = Gauge(
+            "hostns_exceptions",
+            "HostNamespaceExceptions known, by state.",
+            ["state"],
+            registry=self.registry,
+        )
+
+    def set_findings(self, counts: Mapping[tuple[str, str], int]) -> None:
+        for verdict in ("Violation", "Excepted", "Resolved"):
+            for flag in FLAGS:
+                self.findings.labels(verdict, flag).set(counts.get((verdict, flag), 0))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+async def start_server(
+    metrics: Metrics, port: int, healthy: Callable[[], bool], host: str = "0.0.0.0"
+) -> web.AppRunner:
+    """Serve /metrics and /healthz; returns the runner to clean up."""
+
+    async def metrics_view(_: web.Request) -> web.Response:
+        response = web.Response(body=metrics.render())
+        response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+        return response
+
+    async def health_view(_: web.Request) -> web.Response:
+        if healthy():
+            return web.Response(text="ok\n")
+        return web.Response(status=503, text="unhealthy\n")
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/healthz", health_view)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner

@@ -1,0 +1,76 @@
+"""`hostns run`: the live operator in one asyncio loop (kopf + our writer + metrics)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import kopf
+
+from hostns.config import Config
+from hostns.controller import Controller
+from hostns.handlers import build_registry
+from hostns.kube import Kube
+from hostns.metrics import Metrics, start_server
+
+logger = logging.getLogger("hostns")
+
+
+def configure_logging(config: Config) -> None:
+    log_format = kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL
+    kopf.configure(verbose=config.verbose, log_format=log_format)
+    if not config.verbose:
+        # kubernetes_asyncio and aiohttp are chatty at INFO; our lines stay.
+        logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+async def operate(
+    config: Config,
+    *,
+    server: str | None = None,
+    stop_flag: asyncio.Event | None = None,
+    ready_flag: asyncio.Event | None = None,
+    controller_ready: asyncio.Future[Controller] | None = None,
+) -> None:
+    """Run until stopped. `server` points both kopf and our client at a plain URL (tests)."""
+    kube = await Kube.connect(server)
+    metrics = Metrics()
+    controller = Controller(kube, config, metrics)
+    registry = build_registry(controller, config)
+    if server is not None:
+
+        @kopf.on.login(registry=registry)
+        def login(**_: Any) -> kopf.ConnectionInfo:
+            return kopf.ConnectionInfo(server=server, insecure=True)
+
+    if controller_ready is not None:
+        controller_ready.set_result(controller)
+    runner = await start_server(metrics, config.port, controller.healthy) if config.port else None
+    try:
+        await kopf.operator(
+            registry=registry,
+            clusterwide=not config.namespaces,
+            namespaces=list(config.namespaces),
+            standalone=config.peering is None,
+            peering_name=config.peering,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await kube.close()
+
+
+def run(config: Config) -> int:
+    configure_logging(config)
+    logger.info(
+        "starting hostns-operator: namespaces=%s retention=%ss events=%s port=%s",
+        ",".join(config.namespaces) or "<all>", int(config.retention_seconds),
+        config.events, config.port,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(operate(config))
+    return 0
