@@ -13,6 +13,6 @@ def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else _EMPTY
 
 
-def field(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+def field(body: Any, key: str) -> Mapping[str, Any]:
     """The mapping at `body[key]`, or an empty one when absent or not a mapping."""
-    return mapping(body.get(key))
+    return mapping(mapping(body).get(key))

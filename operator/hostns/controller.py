@@ -274,6 +274,7 @@ class Controller:
                     logger.warning(
                         "could not write the finding of %s %s/%s (will retry): %s",
                         workload.kind, workload.namespace, workload.name, exc,
+                        exc_info=not isinstance(exc, ApiError),
                     )
                     asyncio.get_running_loop().call_later(
                         RETRY_SECONDS, self._mark_dirty, {workload}

@@ -1,0 +1,106 @@
+"""The live operator, with the real kopf runtime, against kmock's KubernetesEmulator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import kmock
+import pytest
+
+from hostns.config import Config
+from hostns.controller import Controller
+from hostns.runtime import operate
+
+RESOURCES: dict[str, dict[str, Any]] = {
+    "v1/pods": {"namespaced": True, "kind": "Pod", "singular": "pod"},
+    "v1/events": {"namespaced": True, "kind": "Event", "singular": "event"},
+    # kopf's discovery backbone waits for these two to exist before watching anything.
+    "v1/namespaces": {"namespaced": False, "kind": "Namespace", "singular": "namespace"},
+    "apiextensions.k8s.io/v1/customresourcedefinitions": {
+        "namespaced": False, "kind": "CustomResourceDefinition",
+        "singular": "customresourcedefinition",
+    },
+    "hostns.io/v1alpha1/hostnamespaceexceptions": {
+        "namespaced": False, "kind": "HostNamespaceException",
+        "singular": "hostnamespaceexception", "subresources": {"status"},
+    },
+    "hostns.io/v1alpha1/hostnamespacefindings": {
+        "namespaced": True, "kind": "HostNamespaceFinding",
+        "singular": "hostnamespacefinding", "subresources": {"status"},
+    },
+}
+VERBS = {"list", "watch", "get", "create", "patch", "update", "delete"}
+
+
+class Cluster:
+    """A tiny client for the emulator, as a cluster user would act on it."""
+
+    def __init__(self, emulator: kmock.RawHandler, session: aiohttp.ClientSession) -> None:
+        self.emulator = emulator
+        self.session = session
+
+    async def request(self, method: str, path: str, body: Any = None) -> Any:
+        async with self.session.request(method, path, json=body) as response:
+            assert response.status < 400, f"{method} {path}: {response.status} {await response.text()}"
+            return await response.json()
+
+    async def create_pod(self, body: dict[str, Any]) -> Any:
+        ns = body["metadata"].setdefault("namespace", "default")
+        return await self.request("POST", f"/api/v1/namespaces/{ns}/pods", body)
+
+    async def delete_pod(self, namespace: str, name: str) -> Any:
+        return await self.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}")
+
+    async def create_exception(self, body: dict[str, Any]) -> Any:
+        return await self.request("POST", "/apis/hostns.io/v1alpha1/hostnamespaceexceptions", body)
+
+    async def findings(self, namespace: str) -> list[dict[str, Any]]:
+        result = await self.request(
+            "GET", f"/apis/hostns.io/v1alpha1/namespaces/{namespace}/hostnamespacefindings"
+        )
+        return list(result.get("items", []))
+
+
+@pytest.fixture()
+async def emulator(kmock: kmock.RawHandler) -> kmock.RawHandler:
+    for key, info in RESOURCES.items():
+        kmock.resources[key] = kmock_info(info)
+    return kmock
+
+
+def kmock_info(info: dict[str, Any]) -> kmock.ResourceInfo:
+    return kmock.ResourceInfo(verbs=VERBS, **info)
+
+
+@pytest.fixture()
+async def cluster(emulator: kmock.RawHandler) -> AsyncIterator[Cluster]:
+    async with aiohttp.ClientSession(base_url=str(emulator.url)) as session:
+        yield Cluster(emulator, session)
+
+
+@pytest.fixture()
+def config() -> Config:
+    return Config(port=0, coalesce_seconds=0.05, resync_seconds=0)
+
+
+@pytest.fixture()
+async def operator(emulator: kmock.RawHandler, config: Config) -> AsyncIterator[Controller]:
+    stop_flag = asyncio.Event()
+    ready_flag = asyncio.Event()
+    controller_ready: asyncio.Future[Controller] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        operate(
+            config, server=str(emulator.url).rstrip("/"), stop_flag=stop_flag,
+            ready_flag=ready_flag, controller_ready=controller_ready,
+        )
+    )
+    await asyncio.wait_for(ready_flag.wait(), 10)
+    controller = await controller_ready
+    yield controller
+    stop_flag.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(task, 10)
