@@ -310,7 +310,7 @@ class Controller:
                 raise
             # Someone (a previous run) already created it: adopt what is stored.
             created = await self.kube.get_finding(workload.namespace, workload.finding_name)
-        metadata = field(created, "metadata")
+        metadata = field(created, "metadata") or body["metadata"]
         known = KnownFinding(
             status=dict(field(created, "status")),
             verdict_label=field(metadata, "labels").get(VERDICT_LABEL),

@@ -33,6 +33,9 @@ RESOURCES: dict[str, dict[str, Any]] = {
         "singular": "hostnamespacefinding", "subresources": {"status"},
     },
 }
+EXCEPTIONS = "/apis/hostns.io/v1alpha1/hostnamespaceexceptions"
+TEST_AGENT = "hostns-tests"
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 VERBS = {"list", "watch", "get", "create", "patch", "update", "delete"}
 
 
@@ -45,7 +48,8 @@ class Cluster:
 
     async def request(self, method: str, path: str, body: Any = None) -> Any:
         async with self.session.request(method, path, json=body) as response:
-            assert response.status < 400, f"{method} {path}: {response.status} {await response.text()}"
+            text = await response.text()
+            assert response.status < 400, f"{method} {path}: {response.status} {text}"
             return await response.json()
 
     async def create_pod(self, body: dict[str, Any]) -> Any:
@@ -56,13 +60,45 @@ class Cluster:
         return await self.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}")
 
     async def create_exception(self, body: dict[str, Any]) -> Any:
-        return await self.request("POST", "/apis/hostns.io/v1alpha1/hostnamespaceexceptions", body)
+        return await self.request("POST", EXCEPTIONS, body)
+
+    async def delete_exception(self, name: str) -> Any:
+        return await self.request("DELETE", f"{EXCEPTIONS}/{name}")
+
+    async def get_exception(self, name: str) -> Any:
+        return await self.request("GET", f"{EXCEPTIONS}/{name}")
+
+    async def create_finding(self, body: dict[str, Any]) -> Any:
+        ns = body["metadata"]["namespace"]
+        return await self.request(
+            "POST", f"/apis/hostns.io/v1alpha1/namespaces/{ns}/hostnamespacefindings", body
+        )
+
+    def operator_writes(self) -> list[Any]:
+        """Every write request the operator (not this test) sent."""
+        return [
+            request for request in self.emulator
+            if _method(request) in WRITE_METHODS
+            and request.headers.get("User-Agent") != TEST_AGENT
+        ]
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Event bodies the operator posted, optionally about one kind of object."""
+        posted = [
+            request.data for request in self.operator_writes()
+            if _method(request) == "POST" and request.url.path.endswith("/events")
+        ]
+        return [e for e in posted if kind is None or e["involvedObject"]["kind"] == kind]
 
     async def findings(self, namespace: str) -> list[dict[str, Any]]:
         result = await self.request(
             "GET", f"/apis/hostns.io/v1alpha1/namespaces/{namespace}/hostnamespacefindings"
         )
         return list(result.get("items", []))
+
+
+def _method(request: Any) -> str:
+    return str(getattr(request.method, "value", request.method)).upper()
 
 
 @pytest.fixture()
@@ -78,7 +114,8 @@ def kmock_info(info: dict[str, Any]) -> kmock.ResourceInfo:
 
 @pytest.fixture()
 async def cluster(emulator: kmock.RawHandler) -> AsyncIterator[Cluster]:
-    async with aiohttp.ClientSession(base_url=str(emulator.url)) as session:
+    headers = {"User-Agent": TEST_AGENT}
+    async with aiohttp.ClientSession(base_url=str(emulator.url), headers=headers) as session:
         yield Cluster(emulator, session)
 
 
@@ -100,6 +137,16 @@ async def operator(emulator: kmock.RawHandler, config: Config) -> AsyncIterator[
     )
     await asyncio.wait_for(ready_flag.wait(), 10)
     controller = await controller_ready
+    # Ready means started, not yet watching: wait for kopf's pod watch request
+    # so that nothing a test does happens before the operator can see it.
+    for _ in range(200):
+        if any(
+            r.url.path == "/api/v1/pods" and r.params.get("watch") == "true" for r in emulator
+        ):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("kopf never started watching pods")
     yield controller
     stop_flag.set()
     with contextlib.suppress(asyncio.CancelledError):
