@@ -39,7 +39,7 @@ from hostns.findings import (
 )
 from hostns.kube import ApiError, Kube
 from hostns.metrics import Metrics
-from hostns.pods import PodFacts, pod_facts
+from hostns.pods import PodFacts, flags_of, pod_facts
 from hostns.state import ClusterState
 from hostns.workloads import Workload
 
@@ -164,6 +164,10 @@ class Controller:
         """One pod watch event. Never raises: a strange pod is logged and skipped."""
         started = time.perf_counter()
         try:
+            # The hot path: most pods use no host namespace and were never stored.
+            uid = field(body, "metadata").get("uid")
+            if not flags_of(field(body, "spec")) and uid not in self.state.pods:
+                return
             facts = pod_facts(body)
             if not facts.uid:
                 logger.warning(
