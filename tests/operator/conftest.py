@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import concurrent.futures
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -126,17 +127,30 @@ def config() -> Config:
 
 @pytest.fixture()
 async def operator(emulator: kmock.RawHandler, config: Config) -> AsyncIterator[Controller]:
-    stop_flag = asyncio.Event()
-    ready_flag = asyncio.Event()
-    controller_ready: asyncio.Future[Controller] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(
-        operate(
-            config, server=str(emulator.url).rstrip("/"), stop_flag=stop_flag,
-            ready_flag=ready_flag, controller_ready=controller_ready,
-        )
-    )
-    await asyncio.wait_for(ready_flag.wait(), 10)
-    controller = await controller_ready
+    """The operator in its own thread and event loop, as in production.
+
+    kopf waits for every task of its loop to end when it stops; in its own loop
+    that is only its own tasks, not pytest's.
+    """
+    stop_flag, ready_flag = threading.Event(), threading.Event()
+    controller_ready: concurrent.futures.Future[Controller] = concurrent.futures.Future()
+    server = str(emulator.url).rstrip("/")
+
+    def main() -> None:
+        async def run() -> None:
+            ready: asyncio.Future[Controller] = asyncio.get_running_loop().create_future()
+            ready.add_done_callback(lambda f: controller_ready.set_result(f.result()))
+            await operate(
+                config, server=server, stop_flag=stop_flag, ready_flag=ready_flag,
+                controller_ready=ready,
+            )
+
+        asyncio.run(run())
+
+    thread = threading.Thread(target=main, name="operator", daemon=True)
+    thread.start()
+    assert await asyncio.to_thread(ready_flag.wait, 10), "the operator did not start"
+    controller = await asyncio.wrap_future(controller_ready)
     # Ready means started, not yet watching: wait for kopf's pod watch request
     # so that nothing a test does happens before the operator can see it.
     for _ in range(200):
@@ -149,5 +163,5 @@ async def operator(emulator: kmock.RawHandler, config: Config) -> AsyncIterator[
         raise AssertionError("kopf never started watching pods")
     yield controller
     stop_flag.set()
-    with contextlib.suppress(asyncio.CancelledError):
-        await asyncio.wait_for(task, 10)
+    await asyncio.to_thread(thread.join, 15)
+    assert not thread.is_alive(), "the operator did not stop"
