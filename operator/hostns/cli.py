@@ -1,0 +1,166 @@
+"""The `hostns` command: `hostns run` (the live operator) and `hostns scan` (offline).
+
+Errors reach the user as one line on stderr (`hostns scan: error: ...`) and an
+exit status, never as a traceback: a CI log should say what is wrong with the
+input, not where in our code it was noticed. `--debug` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from datetime import datetime
+from typing import IO
+
+from hostns import __version__
+from hostns.config import ConfigError, add_run_arguments, config_from_args
+from hostns.exceptions import parse_time
+from hostns.manifests import STDIN, ManifestError, read_manifests
+from hostns.scan import format_table, scan
+
+EXIT_OK = 0
+EXIT_VIOLATION = 1
+EXIT_ERROR = 2
+
+_SCAN_EPILOG = """\
+exit status: 0 nothing violates, 1 some workload violates, 2 bad input or usage.
+examples:
+  hostns scan -f deploy/
+  kustomize build overlays/prod | hostns scan -f - --exceptions policy/
+  hostns scan -f app.yaml -o json
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hostns",
+        description="Detect pods attached to host namespaces (hostNetwork, hostPID, hostIPC).",
+    )
+    parser.add_argument("--version", action="version", version=f"hostns {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
+    )
+
+    run = commands.add_parser(
+        "run", parents=[debug], help="run the operator against the current cluster",
+        description="Run the operator against the cluster of the current kubeconfig context "
+        "(or the in-cluster service account).",
+    )
+    add_run_arguments(run)
+
+    scan = commands.add_parser(
+        "scan", parents=[debug], help="check manifests offline (exit 1 on a violation)",
+        description="Evaluate the pod-bearing workloads of Kubernetes manifests against "
+        "HostNamespaceException policy, with the operator's engine, without a cluster.",
+        epilog=_SCAN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    scan.add_argument(
+        "-f", "--filename", action="append", dest="paths", metavar="PATH", default=[],
+        help="manifest file or directory (recursive: *.yaml, *.yml, *.json), or - for "
+        "standard input; repeatable, at least one required",
+    )
+    scan.add_argument(
+        "--exceptions", action="append", dest="exception_paths", metavar="PATH", default=[],
+        help="file or directory of HostNamespaceException documents (repeatable); exceptions "
+        "found among the -f manifests are used too",
+    )
+    scan.add_argument(
+        "-o", "--output", choices=("table", "json"), default="table",
+        help="output format (default: table)",
+    )
+    scan.add_argument(
+        "--now", metavar="RFC3339", help=argparse.SUPPRESS,  # tests and reproducible docs
+    )
+    return parser
+
+
+def _scan(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], stderr: IO[str]) -> int:
+    if not args.paths:
+        raise _UsageError("no input: give -f PATH (a file or directory), or -f - for stdin")
+    if [*args.paths, *args.exception_paths].count(STDIN) > 1:
+        raise _UsageError("standard input (-) can be read only once")
+    now: datetime | None = None
+    if args.now is not None:
+        try:
+            now = parse_time(args.now)
+        except ValueError as exc:
+            raise _UsageError(f"--now: {exc}") from None
+    try:
+        manifests = read_manifests(args.paths, stdin)
+        exception_manifests = read_manifests(args.exception_paths, stdin)
+        report = scan(manifests, exception_manifests, now)
+    except ManifestError as exc:
+        raise _UsageError(str(exc)) from None
+    for note in report.notes:
+        print(f"hostns scan: note: {note}", file=stderr)
+    if args.output == "json":
+        json.dump(report.to_json(), stdout, indent=2)
+        stdout.write("\n")
+    elif report.results:
+        stdout.write(format_table(report.results))
+        print(report.summary(), file=stderr)
+    else:
+        print("hostns scan: no pod-bearing workloads found", file=stderr)
+    stdout.flush()
+    return report.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(args)
+    except ConfigError as exc:
+        raise _UsageError(str(exc)) from None
+    from hostns.runtime import run  # imports kopf: only for the live operator
+
+    return run(config)
+
+
+class _UsageError(Exception):
+    """Bad input or usage: one line, exit status 2."""
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdin: IO[str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    stdin = sys.stdin if stdin is None else stdin
+    stdout = sys.stdout if stdout is None else stdout
+    stderr = sys.stderr if stderr is None else stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a usage error argparse printed
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    prog = f"hostns {args.command}"
+    try:
+        if args.command == "scan":
+            return _scan(args, stdin, stdout, stderr)
+        return _run(args)
+    except _UsageError as exc:
+        print(f"{prog}: error: {exc}", file=stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nothing to flush at exit.
+        if stdout is sys.stdout:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
+    except Exception as exc:  # never a traceback, unless asked for
+        if args.debug:
+            traceback.print_exc(file=stderr)
+        detail = " ".join(str(exc).split()) or "no detail"
+        hint = "" if args.debug else " (run with --debug for the traceback)"
+        print(f"{prog}: error: unexpected {type(exc).__name__}: {detail}{hint}", file=stderr)
+        return EXIT_ERROR

@@ -1,0 +1,276 @@
+"""The offline scan: manifests in, one verdict per workload out.
+
+It runs the operator's engine (`pods`, `exceptions`, `evaluation`) on pod
+templates instead of live pods. There is no kubelet offline, so a container's
+digest is known only when the manifest writes the image with `@sha256:`; a
+digest-pinned exception therefore never trusts an image named by tag alone
+(fail closed, as the operator does until the kubelet reports the digest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, NamedTuple
+
+from hostns.bodies import field, mapping
+from hostns.evaluation import COMPLIANT, EXCEPTED, VIOLATION, PodVerdict, evaluate
+from hostns.exceptions import EXPIRED, CompiledException, ExceptionSet, compile_exception
+from hostns.findings import API_VERSION, GROUP
+from hostns.manifests import Manifest, ManifestError, Origin
+from hostns.pods import containers_of, flags_of
+
+EXCEPTION_KIND: Final = "HostNamespaceException"
+DEFAULT_NAMESPACE: Final = "default"
+
+VERDICT_ORDER: Final[tuple[str, ...]] = (VIOLATION, EXCEPTED, COMPLIANT)
+
+
+class PodBearing(NamedTuple):
+    groups: frozenset[str]  # API groups of the built-in kind ("" is the core group)
+    template: tuple[str, ...]  # path to the pod template (metadata + spec); () for a Pod
+
+
+_CORE, _APPS, _BATCH = frozenset({""}), frozenset({"apps", "extensions"}), frozenset({"batch"})
+
+#: The kinds that carry a pod spec, and where their pod template sits.
+POD_BEARING: Final[dict[str, PodBearing]] = {
+    "Pod": PodBearing(_CORE, ()),
+    "PodTemplate": PodBearing(_CORE, ("template",)),
+    "ReplicationController": PodBearing(_CORE, ("spec", "template")),
+    "Deployment": PodBearing(_APPS, ("spec", "template")),
+    "ReplicaSet": PodBearing(_APPS, ("spec", "template")),
+    "DaemonSet": PodBearing(_APPS, ("spec", "template")),
+    "StatefulSet": PodBearing(_APPS, ("spec", "template")),
+    "Job": PodBearing(_BATCH, ("spec", "template")),
+    "CronJob": PodBearing(_BATCH, ("spec", "jobTemplate", "spec", "template")),
+}
+
+
+def _group(api_version: str) -> str:
+    return api_version.rpartition("/")[0] if "/" in api_version else ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadResult:
+    kind: str
+    namespace: str
+    name: str
+    api_version: str
+    verdict: PodVerdict
+    origin: Origin
+
+    def sort_key(self) -> tuple[int, str, str, str, str, int, int]:
+        return (
+            VERDICT_ORDER.index(self.verdict.verdict),
+            self.namespace, self.kind, self.name,
+            self.origin.file, self.origin.document, self.origin.item or 0,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON shape (docs/scan.md): every key always present."""
+        v = self.verdict
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "apiVersion": self.api_version,
+            "hostNamespaces": list(v.flags),
+            "verdict": v.verdict,
+            "exceptions": [{"name": name, "reason": reason} for name, reason in v.exceptions],
+            "uncovered": [
+                {"image": use.image, "hostNamespaces": list(use.uncovered)}
+                for use in v.images
+                if use.uncovered
+            ],
+            "images": [
+                {"image": use.image, "hostNamespaces": list(use.flags),
+                 "uncovered": list(use.uncovered)}
+                for use in v.images
+            ],
+            "source": {"file": self.origin.file, "document": self.origin.document},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    results: tuple[WorkloadResult, ...]  # sorted: most severe verdict first
+    notes: tuple[str, ...]  # worth telling the user, not errors (an expired exception)
+
+    @property
+    def violations(self) -> int:
+        return sum(1 for r in self.results if r.verdict.verdict == VIOLATION)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.violations else 0
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [result.to_json() for result in self.results]
+
+    def summary(self) -> str:
+        counts = [
+            f"{sum(1 for r in self.results if r.verdict.verdict == verdict)} {verdict}"
+            for verdict in VERDICT_ORDER
+        ]
+        noun = "workload" if len(self.results) == 1 else "workloads"
+        return f"{len(self.results)} {noun}: {', '.join(counts)}"
+
+
+def is_exception(manifest: Manifest) -> bool:
+    """Is this one of our HostNamespaceException documents? Raise on a version we cannot read."""
+    if manifest.kind != EXCEPTION_KIND:
+        return False
+    api_version = manifest.body.get("apiVersion")
+    if api_version == API_VERSION:
+        return True
+    if not isinstance(api_version, str) or _group(api_version) == GROUP:
+        raise ManifestError(
+            manifest.origin,
+            f"{EXCEPTION_KIND} with apiVersion {api_version!r}: "
+            f"this version of hostns reads {API_VERSION}",
+        )
+    return False  # the same kind name in someone else's API group
+
+
+def compile_exceptions(
+    manifests: Iterable[Manifest], now: datetime
+) -> tuple[list[CompiledException], list[str]]:
+    """Compile the exception documents; an Invalid one is bad input (ManifestError).
+
+    The operator ignores an Invalid exception and marks it in its status; a
+    pipeline should fail instead, before the exception reaches the cluster.
+    """
+    compiled: dict[str, tuple[Manifest, CompiledException]] = {}
+    notes: list[str] = []
+    for manifest in manifests:
+        if not is_exception(manifest):
+            continue
+        exception = compile_exception(manifest.body)
+        if not exception.name:
+            raise ManifestError(manifest.origin, f"{EXCEPTION_KIND} has no metadata.name")
+        if exception.error is not None:
+            raise ManifestError(
+                manifest.origin, f"{EXCEPTION_KIND} {exception.name} is invalid: {exception.error}"
+            )
+        first = compiled.get(exception.name)
+        if first is not None:
+            if dict(first[0].body.get("spec") or {}) != dict(manifest.body.get("spec") or {}):
+                raise ManifestError(
+                    manifest.origin,
+                    f"{EXCEPTION_KIND} {exception.name} is also defined, differently, "
+                    f"in {first[0].origin}",
+                )
+            continue  # the same exception read twice
+        compiled[exception.name] = (manifest, exception)
+        if exception.state(now) == EXPIRED and exception.expires_at is not None:
+            expired = exception.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            notes.append(f"exception {exception.name} expired at {expired}; not applied")
+    return [exception for _, exception in compiled.values()], notes
+
+
+def _template(manifest: Manifest, kind: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """(spec, labels) of the manifest's pod template; ManifestError when there is none."""
+    path = POD_BEARING[kind].template
+    node: Any = manifest.body
+    for key in path:
+        node = mapping(node).get(key)
+    spec = mapping(node).get("spec")
+    if not isinstance(spec, Mapping):
+        where = ".".join((*path, "spec"))
+        raise ManifestError(manifest.origin, f"{kind} has no pod spec at `{where}`")
+    labels = field(node, "metadata").get("labels")
+    return spec, mapping(labels)
+
+
+def _pod_bearing_kind(manifest: Manifest) -> str | None:
+    kind = manifest.kind
+    bearing = POD_BEARING.get(kind)
+    if bearing is None:
+        return None
+    api_version = manifest.body.get("apiVersion")
+    # Without an apiVersion, assume the built-in kind (fail closed: scan it).
+    if isinstance(api_version, str) and _group(api_version) not in bearing.groups:
+        return None  # e.g. a Job of another API group, with another shape
+    return kind
+
+
+def evaluate_manifest(manifest: Manifest, exceptions: ExceptionSet) -> WorkloadResult | None:
+    """The verdict for one manifest, or None when it does not carry a pod."""
+    kind = _pod_bearing_kind(manifest)
+    if kind is None:
+        return None
+    metadata = field(manifest.body, "metadata")
+    name = metadata.get("name") or metadata.get("generateName")
+    if not isinstance(name, str) or not name:
+        raise ManifestError(manifest.origin, f"{kind} has no metadata.name")
+    namespace = metadata.get("namespace") or DEFAULT_NAMESPACE
+    spec, raw_labels = _template(manifest, kind)
+    labels = {str(key): str(value) for key, value in raw_labels.items()}
+    # No status offline: digests come only from images written `@sha256:` in the spec.
+    verdict = evaluate(str(namespace), labels, flags_of(spec), containers_of(spec, {}), exceptions)
+    api_version = manifest.body.get("apiVersion")
+    return WorkloadResult(
+        kind=kind,
+        namespace=str(namespace),
+        name=name,
+        api_version=api_version if isinstance(api_version, str) else "",
+        verdict=verdict,
+        origin=manifest.origin,
+    )
+
+
+def scan(
+    manifests: Sequence[Manifest],
+    exception_manifests: Sequence[Manifest] = (),
+    now: datetime | None = None,
+) -> ScanReport:
+    """Evaluate every pod-bearing manifest against the exceptions found in both inputs.
+
+    Kinds that carry no pod (Service, ConfigMap...) are ignored. Documents in
+    `exception_manifests` that are not exceptions are ignored as well.
+    """
+    now = datetime.now(UTC) if now is None else now
+    compiled, notes = compile_exceptions((*manifests, *exception_manifests), now)
+    exception_set = ExceptionSet(compiled, now)
+    results = [
+        result
+        for manifest in manifests
+        if (result := evaluate_manifest(manifest, exception_set)) is not None
+    ]
+    results.sort(key=WorkloadResult.sort_key)
+    return ScanReport(tuple(results), tuple(notes))
+
+
+TABLE_HEADER: Final = (
+    "KIND", "NAMESPACE", "NAME", "HOST-NAMESPACES", "VERDICT", "EXCEPTIONS", "UNCOVERED",
+)
+
+
+def _row(result: WorkloadResult) -> tuple[str, ...]:
+    v = result.verdict
+    uncovered = ", ".join(
+        f"{use.image} ({','.join(use.uncovered)})" for use in v.images if use.uncovered
+    )
+    return (
+        result.kind,
+        result.namespace,
+        result.name,
+        ",".join(v.flags) or "-",
+        v.verdict,
+        ",".join(name for name, _ in v.exceptions) or "-",
+        uncovered or "-",
+    )
+
+
+def format_table(results: Iterable[WorkloadResult]) -> str:
+    """Aligned columns, like `kubectl get`; the last column is not padded."""
+    rows = [TABLE_HEADER, *(_row(result) for result in results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEADER) - 1)]
+    lines = [
+        "   ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)),
+                    row[-1]])
+        for row in rows
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,58 @@
+"""The real entry points: the `hostns` console script and `python -m hostns`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import FIXTURES
+
+BIN = Path(sys.executable).parent
+HOSTNS = BIN / "hostns"
+
+
+def run(*argv: str | Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in argv], input=stdin, capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def test_console_script_scans_a_directory_and_exits_1_on_a_violation() -> None:
+    result = run(HOSTNS, "scan", "-f", FIXTURES / "kinds", "--exceptions", FIXTURES / "policy")
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("KIND ")
+    assert "Violation" in result.stdout
+    assert result.stderr == "9 workloads: 7 Violation, 2 Excepted, 0 Compliant\n"
+
+
+def test_python_dash_m_reads_stdin_and_prints_json() -> None:
+    result = run(sys.executable, "-m", "hostns", "scan", "-f", "-", "-o", "json",
+                 stdin=(FIXTURES / "compliant.yaml").read_text())
+    assert result.returncode == 0, result.stderr
+    assert [r["verdict"] for r in json.loads(result.stdout)] == ["Compliant"]
+
+
+def test_bad_input_in_a_real_process_is_one_line_and_exit_2() -> None:
+    for command in ([HOSTNS], [sys.executable, "-m", "hostns"]):
+        result = run(*command, "scan", "-f", FIXTURES / "bad-yaml.yaml")
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"hostns scan: error: {FIXTURES / 'bad-yaml.yaml'}: document 3: ")
+        assert result.stderr.count("\n") == 1
+
+
+def test_scan_does_not_import_kopf() -> None:
+    code = (
+        "import sys; from hostns.cli import main; "
+        f"main(['scan', '-f', {str(FIXTURES / 'compliant.yaml')!r}]); "
+        "print('kopf' in sys.modules, file=sys.stderr)"
+    )
+    result = run(sys.executable, "-c", code)
+    assert result.stderr.splitlines()[-1] == "False"
+
+
+def test_version_from_the_console_script() -> None:
+    result = run(HOSTNS, "--version")
+    assert (result.returncode, result.stdout) == (0, "hostns 0.1.0\n")
