@@ -140,24 +140,31 @@ def parse_text(text: str, file: str) -> list[Manifest]:
     subset), so `kubectl get -o json | hostns scan -f -` works. Empty
     documents are skipped; Lists are flattened.
     """
+    return _parse(text, file)[0]
+
+
+def _parse(text: str, file: str) -> tuple[list[Manifest], int]:
+    """The manifests in `text`, and how many non-empty documents held them."""
     text = text.removeprefix("\ufeff")
     if file.endswith(".json"):
         if not text.strip():
-            return []
-        return list(_flatten(Origin(file, 1), _json_document(text, file)))
+            return [], 0
+        return list(_flatten(Origin(file, 1), _json_document(text, file))), 1
     if text.lstrip().startswith(("{", "[")):
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, RecursionError):
             pass  # not one JSON value: a YAML flow mapping or a stream; let YAML decide
         else:
-            return list(_flatten(Origin(file, 1), data))
+            return list(_flatten(Origin(file, 1), data)), 1
     manifests: list[Manifest] = []
+    documents = 0
     for index, data in _yaml_documents(text, file):
         if data is None:
             continue  # an empty document (`---` twice, or comments only)
+        documents += 1
         manifests.extend(_flatten(Origin(file, index), data))
-    return manifests
+    return manifests, documents
 
 
 def _walk(directory: str) -> Iterator[str]:
@@ -183,27 +190,35 @@ def _os_problem(exc: OSError) -> str:
 
 
 def expand_paths(paths: Iterable[str]) -> list[str]:
-    """Files to read, in order: each path as given, directories expanded.
+    """Files to read, in order: each path as given, directories expanded."""
+    return [path for path, _ in _inputs(paths)]
+
+
+def _inputs(paths: Iterable[str]) -> list[tuple[str, bool]]:
+    """(file, named explicitly) to read, in order.
 
     A file reached twice (named twice, or also under a named directory) is
-    read once, so its workloads are not reported twice.
+    read once, so its workloads are not reported twice. A directory without
+    any manifest file is an error: a mistyped path must not pass a pipeline.
     """
-    files: list[str] = []
+    files: list[tuple[str, bool]] = []
     seen: set[str] = set()
     for path in paths:
         if path == STDIN:
-            candidates: Iterable[str] = (STDIN,)
+            candidates: list[str] = [STDIN]
         elif os.path.isdir(path):
-            candidates = _walk(path)
+            candidates = list(_walk(path))
+            if not candidates:
+                raise ManifestError(path, "no manifest files (*.yaml, *.yml, *.json) in directory")
         elif os.path.exists(path):
-            candidates = (path,)
+            candidates = [path]
         else:
             raise ManifestError(path, "no such file or directory")
         for candidate in candidates:
             key = candidate if candidate == STDIN else os.path.realpath(candidate)
             if key not in seen:
                 seen.add(key)
-                files.append(candidate)
+                files.append((candidate, candidate == path))
     return files
 
 
@@ -220,17 +235,26 @@ def _read_file(path: str) -> str:
 
 
 def read_manifests(paths: Sequence[str], stdin: IO[str] | None = None) -> list[Manifest]:
-    """Read every manifest under `paths`; `-` reads `stdin` (once)."""
+    """Read every manifest under `paths`; `-` reads `stdin` (once).
+
+    A file named explicitly (or stdin) that holds no document at all is an
+    error: in `kustomize build ... | hostns scan -f -` it means the command
+    before the pipe failed, and an empty scan must not pass.
+    """
     manifests: list[Manifest] = []
-    for path in expand_paths(paths):
+    for path, explicit in _inputs(paths):
         if path == STDIN:
+            name = STDIN_NAME
             if stdin is None:
-                raise ManifestError(STDIN_NAME, "standard input is not available")
+                raise ManifestError(name, "standard input is not available")
             try:
                 text = stdin.read()
             except UnicodeDecodeError as exc:
-                raise ManifestError(STDIN_NAME, f"not UTF-8 text (byte {exc.start + 1})") from None
-            manifests.extend(parse_text(text, STDIN_NAME))
+                raise ManifestError(name, f"not UTF-8 text (byte {exc.start + 1})") from None
         else:
-            manifests.extend(parse_text(_read_file(path), path))
+            name, text = path, _read_file(path)
+        found, documents = _parse(text, name)
+        if explicit and not documents:
+            raise ManifestError(name, "no Kubernetes objects in the input (is it empty?)")
+        manifests.extend(found)
     return manifests

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from .conftest import FIXTURES
 
@@ -56,3 +59,22 @@ def test_scan_does_not_import_kopf() -> None:
 def test_version_from_the_console_script() -> None:
     result = run(HOSTNS, "--version")
     assert (result.returncode, result.stdout) == (0, "hostns 0.1.0\n")
+
+
+KUBECTL = shutil.which("kubectl")
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="needs kubectl (for `kubectl kustomize`)")
+@pytest.mark.parametrize(
+    ("overlay", "code", "verdict"),
+    [("staging", 0, "Excepted"), ("prod", 1, "Violation")],
+)
+def test_a_gitops_pipeline_scans_the_rendered_overlay(overlay: str, code: int, verdict: str) -> None:
+    gitops = FIXTURES / "gitops"
+    rendered = run(KUBECTL or "kubectl", "kustomize", gitops / "overlays" / overlay)
+    assert rendered.returncode == 0, rendered.stderr
+    result = run(HOSTNS, "scan", "-f", "-", "--exceptions", gitops / "policy", "-o", "json",
+                 stdin=rendered.stdout)
+    assert result.returncode == code, result.stderr
+    exporter = next(r for r in json.loads(result.stdout) if r["name"] == "node-exporter")
+    assert (exporter["namespace"], exporter["verdict"]) == ("monitoring", verdict)

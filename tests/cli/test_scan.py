@@ -194,6 +194,30 @@ def test_documents_that_are_not_kubernetes_objects_are_bad_input(
     assert run.err.count("\n") == 1
 
 
+def test_empty_stdin_is_bad_input_so_a_failed_render_does_not_pass(hostns: Hostns) -> None:
+    # `kustomize build broken | hostns scan -f -` without pipefail: stdin is empty.
+    for text in ("", "\n# only a comment\n---\n"):
+        run = hostns("scan", "-f", "-", stdin=text)
+        assert (run.code, run.err) == (2, "hostns scan: error: <stdin>: no Kubernetes objects in the input (is it empty?)\n")
+
+
+def test_an_empty_list_is_input_without_workloads(hostns: Hostns) -> None:
+    run = hostns("scan", "-f", "-", stdin="apiVersion: v1\nkind: List\nitems: []\n")
+    assert run.code == 0
+
+
+def test_a_directory_without_manifest_files_is_bad_input(hostns: Hostns, tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("no manifests here")
+    run = hostns("scan", "-f", str(tmp_path))
+    assert (run.code, run.err) == (2, f"hostns scan: error: {tmp_path}: no manifest files (*.yaml, *.yml, *.json) in directory\n")
+
+
+def test_an_empty_file_inside_a_directory_is_skipped(hostns: Hostns, tmp_path: Path) -> None:
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "pod.yaml").write_text((FIXTURES / "kinds/pod.yaml").read_text())
+    assert hostns("scan", "-f", str(tmp_path)).code == 1
+
+
 def test_a_missing_file_is_bad_input(hostns: Hostns) -> None:
     run = hostns("scan", "-f", "no/such/file.yaml")
     assert (run.code, run.err) == (2, "hostns scan: error: no/such/file.yaml: no such file or directory\n")
