@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = commands.add_parser(
         "scan", parents=[debug], help="check manifests offline (exit 1 on a violation)",
-        description="Evaluate the pod-bearing workloads of Kubernetes manifests against "
+        description="Evaluate the pod-bearing workloads of Kubernetes manifests against\n"
         "HostNamespaceException policy, with the operator's engine, without a cluster.",
         epilog=_SCAN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -103,12 +103,13 @@ def _scan(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], stderr: IO[
     if args.output == "json":
         json.dump(report.to_json(), stdout, indent=2)
         stdout.write("\n")
+        stdout.flush()
     elif report.results:
         stdout.write(format_table(report.results))
+        stdout.flush()  # the table before the summary, also when both go to one CI log
         print(report.summary(), file=stderr)
     else:
         print("hostns scan: no pod-bearing workloads found", file=stderr)
-    stdout.flush()
     return report.exit_code
 
 

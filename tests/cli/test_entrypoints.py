@@ -78,3 +78,22 @@ def test_a_gitops_pipeline_scans_the_rendered_overlay(overlay: str, code: int, v
     assert result.returncode == code, result.stderr
     exporter = next(r for r in json.loads(result.stdout) if r["name"] == "node-exporter")
     assert (exporter["namespace"], exporter["verdict"]) == ("monitoring", verdict)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_examples_in_docs_scan_md_are_what_the_command_prints() -> None:
+    docs = (REPO / "docs" / "scan.md").read_text()
+    for argv in (
+        ["-f", "tests/cli/fixtures/kinds", "--exceptions", "tests/cli/fixtures/policy"],
+        ["-f", "tests/cli/fixtures/digest.yaml"],
+        ["-f", "tests/cli/fixtures/expired.yaml"],
+    ):
+        result = subprocess.run(
+            [str(HOSTNS), "scan", *argv], cwd=REPO, capture_output=True, text=True, timeout=60,
+            check=False,
+        )
+        assert result.stdout in docs
+        for line in result.stderr.splitlines():
+            assert f"\n{line}\n" in docs
