@@ -76,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: table)",
     )
     scan.add_argument(
-        "--now", metavar="RFC3339", help=argparse.SUPPRESS,  # tests and reproducible docs
+        "--now", metavar="TIME",
+        help="judge exception expiry as of this RFC 3339 time instead of the current time "
+        "(e.g. to see what fails once exceptions expire)",
     )
     return parser
 

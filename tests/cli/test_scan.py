@@ -319,10 +319,19 @@ def test_expiry_is_judged_at_the_injected_time() -> None:
     assert {r.name: r.verdict.verdict for r in after.results}["after-expiry"] == "Violation"
 
 
-def test_the_now_option_fixes_the_time_of_the_scan(hostns: Hostns) -> None:
+def test_the_now_option_judges_expiry_at_that_time(hostns: Hostns) -> None:
     run = hostns("scan", "-f", "expired.yaml", "--now", "2023-06-01T00:00:00Z", "-o", "json")
     assert run.code == 0
     assert run.err == ""
+    later = hostns("scan", "-f", "expired.yaml", "--now", "2099-01-01T00:00:00Z", "-o", "json")
+    assert {r["name"]: r["verdict"] for r in later.json()} == {"after-expiry": "Violation", "before-expiry": "Violation"}
+    assert later.err.count("note: exception") == 2
+
+
+def test_a_bad_now_is_a_usage_error(hostns: Hostns) -> None:
+    run = hostns("scan", "-f", "compliant.yaml", "--now", "tomorrow")
+    assert run.code == 2
+    assert run.err.startswith("hostns scan: error: --now: ")
 
 
 def test_the_same_exception_read_twice_is_used_once(hostns: Hostns) -> None:
