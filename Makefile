@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit lint typecheck e2e bench run scan clean lock
+.PHONY: install test unit lint e2e bench run clean lock
 
 $(STAMP): requirements-dev.lock pyproject.toml $(wildcard requirements-tools.txt)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
