@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit lint e2e bench run clean lock
+.PHONY: install test unit lint e2e bench run clean lock controlplane cluster demo
 
 $(STAMP): requirements-dev.lock pyproject.toml $(wildcard requirements-tools.txt)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ lint: $(STAMP) ## ruff + mypy --strict
 
 e2e: $(STAMP) ## end-to-end suite (builds the local control plane if needed)
 	$(PY) -m pytest tests/e2e
+
+controlplane: ## build kube-apiserver + etcd from Go modules (cached outside the tree)
+	bash hack/controlplane/build.sh
+
+cluster: $(STAMP) controlplane ## start a local control plane for kubectl and `hostns run` (Ctrl-C stops it)
+	$(PY) hack/controlplane/launcher.py
 
 bench: $(STAMP) ## engine benchmark (pods evaluated per second)
 	$(PY) -m pytest bench --benchmark-only --benchmark-columns=mean,ops,rounds

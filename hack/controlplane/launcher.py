@@ -1,0 +1,284 @@
+"""A local Kubernetes control plane (etcd + kube-apiserver) for tests and trying the operator.
+
+Like controller-runtime's envtest: real binaries built from Go modules (see
+build.sh), listening on loopback only, with RBAC, client-certificate admin
+credentials and a service-account issuer so the TokenRequest API works. There
+is no kubelet, scheduler or controller-manager: pods stay Pending, which is all
+an operator that only reads pod specs needs.
+
+Importable (`from launcher import ControlPlane`) and runnable:
+`python hack/controlplane/launcher.py` starts one and waits for Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+HERE = Path(__file__).resolve().parent
+READY_TIMEOUT = 120.0
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be started."""
+
+
+def cache_root() -> Path:
+    override = os.environ.get("HOSTNS_CONTROLPLANE_DIR")
+    if override:
+        return Path(override)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "hostns-operator" / "controlplane"
+
+
+def build_key() -> str:
+    """Hash of everything that determines the binaries (the same as build.sh computes)."""
+    digest = hashlib.sha256()
+    for name in ("build.sh", "apiserver/go.mod", "apiserver/go.sum", "etcd/go.mod", "etcd/go.sum"):
+        digest.update((HERE / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def find_bin_dir() -> Path:
+    """The directory holding the built kube-apiserver and etcd, or a clear error."""
+    bin_dir = cache_root() / build_key() / "bin"
+    missing = [b for b in ("kube-apiserver", "etcd") if not (bin_dir / b).is_file()]
+    if missing:
+        raise ControlPlaneError(
+            f"control plane binaries not built ({', '.join(missing)} missing in {bin_dir}); "
+            "run `make controlplane` (needs Go; the first build takes a while), or point "
+            "HOSTNS_E2E_KUBECONFIG at a cluster such as kind"
+        )
+    return bin_dir
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    result = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise ControlPlaneError(f"openssl {args[0]} failed: {result.stderr.strip()}")
+
+
+def _make_pki(pki: Path) -> None:
+    """A CA, a serving certificate for 127.0.0.1, an admin client cert, a SA signing key."""
+    pki.mkdir(parents=True)
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/CN=hostns-test-ca", "-keyout", "ca.key", "-out", "ca.crt", cwd=pki)
+    (pki / "serving.ext").write_text(
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
+    )
+    (pki / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    for name, subject, ext in (
+        ("serving", "/CN=127.0.0.1", "serving.ext"),
+        ("admin", "/O=system:masters/CN=hostns-admin", "client.ext"),
+    ):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+                 "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=pki)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                 "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", f"{name}.crt", cwd=pki)
+    _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
+    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+
+
+class ControlPlane:
+    """etcd + kube-apiserver on free loopback ports; a context manager."""
+
+    def __init__(self, bin_dir: Path | None = None, workdir: Path | None = None) -> None:
+        self.bin_dir = bin_dir
+        self._own_workdir = workdir is None
+        self.workdir = workdir
+        self.url = ""
+        self.kubeconfig = Path()
+        self._processes: list[subprocess.Popen[bytes]] = []
+        self._logs: list[Path] = []
+
+    def __enter__(self) -> ControlPlane:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        bin_dir = self.bin_dir or find_bin_dir()
+        if self.workdir is None:
+            shm = Path("/dev/shm")
+            self.workdir = Path(tempfile.mkdtemp(
+                prefix="hostns-cp-", dir=str(shm) if shm.is_dir() else None
+            ))
+        atexit.register(self.stop)
+        try:
+            pki = self.workdir / "pki"
+            _make_pki(pki)
+            etcd_url = self._start_etcd(bin_dir)
+            self._start_apiserver(bin_dir, pki, etcd_url)
+            self.kubeconfig = self.workdir / "kubeconfig"
+            self._write_kubeconfig(self.kubeconfig, user={
+                "client-certificate": str(pki / "admin.crt"),
+                "client-key": str(pki / "admin.key"),
+            })
+            self._wait_ready(pki)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        assert self.workdir is not None
+        log = self.workdir / f"{name}.log"
+        self._logs.append(log)
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, killed as a whole
+            )
+        self._processes.append(process)
+        return process
+
+    def _start_etcd(self, bin_dir: Path) -> str:
+        assert self.workdir is not None
+        client, peer = free_port(), free_port()
+        client_url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
+        self._spawn("etcd", [
+            str(bin_dir / "etcd"),
+            "--name=default",
+            f"--data-dir={self.workdir / 'etcd'}",
+            f"--listen-client-urls={client_url}", f"--advertise-client-urls={client_url}",
+            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=default={peer_url}",
+            "--unsafe-no-fsync=true",  # test data: durability is not wanted, speed is
+            "--log-level=warn",
+        ])
+        return client_url
+
+    def _start_apiserver(self, bin_dir: Path, pki: Path, etcd_url: str) -> None:
+        port = free_port()
+        self.url = f"https://127.0.0.1:{port}"
+        self._spawn("kube-apiserver", [
+            str(bin_dir / "kube-apiserver"),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--tls-cert-file={pki / 'serving.crt'}",
+            f"--tls-private-key-file={pki / 'serving.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            "--authorization-mode=RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--disable-admission-plugins=ServiceAccount",
+            "--allow-privileged=true",
+            "--enable-priority-and-fairness=false",
+            f"--cert-dir={pki}",
+        ])
+
+    def _write_kubeconfig(self, path: Path, user: dict[str, str]) -> None:
+        assert self.workdir is not None
+        lines = [
+            "apiVersion: v1", "kind: Config",
+            "clusters:", "- name: hostns-local", "  cluster:",
+            f"    server: {self.url}",
+            f"    certificate-authority: {self.workdir / 'pki' / 'ca.crt'}",
+            "users:", "- name: user", "  user:",
+            *[f"    {key}: {value}" for key, value in user.items()],
+            "contexts:", "- name: hostns-local",
+            "  context: {cluster: hostns-local, user: user}",
+            "current-context: hostns-local",
+        ]
+        path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)
+
+    def kubeconfig_for_token(self, token: str, path: Path) -> Path:
+        """A kubeconfig that authenticates with a bearer token (e.g. a ServiceAccount's)."""
+        self._write_kubeconfig(path, user={"token": token})
+        return path
+
+    def _wait_ready(self, pki: Path) -> None:
+        context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            for process in self._processes:
+                if process.poll() is not None:
+                    raise ControlPlaneError(f"{process.args[0]} exited:\n{self._tails()}")
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=5) as r:
+                    if r.status == 200:
+                        return
+            time.sleep(0.5)
+        raise ControlPlaneError(f"kube-apiserver not ready in {READY_TIMEOUT}s:\n{self._tails()}")
+
+    def _tails(self) -> str:
+        parts = []
+        for log in self._logs:
+            with contextlib.suppress(OSError):
+                tail = log.read_text(errors="replace").splitlines()[-20:]
+                parts.append(f"--- {log.name} ---\n" + "\n".join(tail))
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        for process in reversed(self._processes):  # apiserver first, then etcd
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
+        self._processes = []
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+
+def main() -> int:
+    plane = ControlPlane()
+    try:
+        plane.start()
+    except ControlPlaneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"kube-apiserver ready at {plane.url}")
+    print(f"export KUBECONFIG={plane.kubeconfig}")
+    print("Ctrl-C stops it and removes its data.", flush=True)
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stopping:
+            time.sleep(0.5)
+    finally:
+        plane.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The e2e suite's cluster: a local control plane, or any cluster you point it at.
+
+HOSTNS_E2E_KUBECONFIG=<path> runs the suite against that cluster (e.g. kind)
+instead of starting kube-apiserver + etcd from hack/controlplane. Without
+binaries the suite is skipped with instructions — except in CI (CI=true),
+where a control plane that cannot start is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "hack" / "controlplane"))
+
+from launcher import ControlPlane, ControlPlaneError, find_bin_dir  # noqa: E402
+
+
+class ExternalCluster:
+    """A cluster someone else runs (kind, ...): only its admin kubeconfig."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.kubeconfig = kubeconfig
+        self.url = ""
+
+    def kubeconfig_for_token(self, token: str, path: Path) -> Path:
+        import yaml
+
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        context_name = config["current-context"]
+        context = next(c for c in config["contexts"] if c["name"] == context_name)["context"]
+        cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])
+        path.write_text(yaml.safe_dump({
+            "apiVersion": "v1", "kind": "Config", "clusters": [cluster],
+            "users": [{"name": "token", "user": {"token": token}}],
+            "contexts": [{"name": "token", "context": {"cluster": cluster["name"], "user": "token"}}],
+            "current-context": "token",
+        }))
+        path.chmod(0o600)
+        return path
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane | ExternalCluster]:
+    external = os.environ.get("HOSTNS_E2E_KUBECONFIG")
+    if external:
+        yield ExternalCluster(Path(external))
+        return
+    try:
+        bin_dir = find_bin_dir()
+    except ControlPlaneError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"e2e: {exc}")
+        pytest.skip(f"e2e: {exc}")
+    plane = ControlPlane(bin_dir=bin_dir)
+    try:
+        plane.start()
+    except ControlPlaneError as exc:
+        pytest.fail(f"e2e: the local control plane did not start: {exc}")
+    try:
+        yield plane
+    finally:
+        plane.stop()
