@@ -36,6 +36,9 @@ controlplane: ## build kube-apiserver + etcd from Go modules (cached outside the
 cluster: $(STAMP) controlplane ## start a local control plane for kubectl and `hostns run` (Ctrl-C stops it)
 	$(PY) hack/controlplane/launcher.py
 
+demo: $(STAMP) ## local control plane + CRDs + operator + sample pods; DEMO_KUBECONFIG=path uses that cluster instead
+	HOSTNS_DEMO_KUBECONFIG=$(DEMO_KUBECONFIG) $(PY) hack/demo.py
+
 bench: $(STAMP) ## engine benchmark (pods evaluated per second)
 	$(PY) -m pytest bench --benchmark-only --benchmark-columns=mean,ops,rounds
 

@@ -1,0 +1,147 @@
+"""`make demo`: see the operator work on a laptop without a cluster.
+
+Starts the local control plane (building it first if needed), installs the CRDs
+and the example exceptions, runs `hostns run`, applies sample pods — one per
+flag, a `kubectl debug node`-style pod with all three, one trusted by an
+exception, one compliant — then prints `kubectl get hnf -A` and the events and
+keeps everything running until Ctrl-C.
+
+HOSTNS_DEMO_KUBECONFIG=<path> (or `make demo DEMO_KUBECONFIG=...`) uses that
+cluster instead (kind, or your current context's file) and cleans up the
+demo namespace on exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "hack" / "controlplane"))
+
+from launcher import ControlPlane, ControlPlaneError, free_port  # noqa: E402
+
+NAMESPACE = "hostns-demo"
+DIGEST_PINNED = (
+    "docker.io/library/busybox:1.36.1"
+    "@sha256:73aaf090f3d85aa34ee199857f03fa3a95c8ede2ffd4cc2cdb5b94e566b11662"
+)
+
+
+def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None, check: bool = True) -> str:
+    result = subprocess.run(
+        ["kubectl", f"--kubeconfig={kubeconfig}", *args],
+        input=stdin, capture_output=True, text=True, timeout=120,
+    )
+    if check and result.returncode != 0:
+        raise SystemExit(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def pod(name: str, image: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}},
+        "spec": {"containers": [{"name": "main", "image": image}], **spec},
+    }
+
+
+SAMPLES = [
+    pod("sniffer", "docker.io/nicolaka/netshoot:v0.13", hostNetwork=True),
+    pod("process-spy", "docker.io/library/alpine:3.20", hostPID=True),
+    pod("shm-reader", "docker.io/library/alpine:3.20", hostIPC=True),
+    # What `kubectl debug node/NAME --image=busybox` creates: all three flags.
+    pod("node-debugger-unpinned", "busybox:1.36.1", hostNetwork=True, hostPID=True, hostIPC=True),
+    # The same, with the digest-pinned image the example exception trusts.
+    pod("node-debugger-pinned", DIGEST_PINNED, hostNetwork=True, hostPID=True, hostIPC=True),
+    pod("web", "docker.io/library/nginx:1.27"),  # compliant: no finding, no write
+]
+
+
+def main() -> int:
+    external = os.environ.get("HOSTNS_DEMO_KUBECONFIG")
+    plane: ControlPlane | None = None
+    operator: subprocess.Popen[bytes] | None = None
+    if external:
+        kubeconfig = Path(external)
+    else:
+        built = subprocess.run(["bash", str(REPO / "hack/controlplane/build.sh")], text=True,
+                               stdout=subprocess.PIPE)
+        if built.returncode != 0:
+            return built.returncode
+        plane = ControlPlane(bin_dir=Path(built.stdout.strip().splitlines()[-1]))
+        try:
+            plane.start()
+        except ControlPlaneError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        kubeconfig = plane.kubeconfig
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print("installing the CRDs and the example exceptions...")
+        kubectl(kubeconfig, "apply", "-f", str(REPO / "crds"))
+        kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
+                "crd/hostnamespacefindings.hostns.io", "crd/hostnamespaceexceptions.hostns.io")
+        kubectl(kubeconfig, "apply", "-k", str(REPO / "deploy/examples/exceptions"))
+        kubectl(kubeconfig, "create", "namespace", NAMESPACE, check=False)
+
+        port = free_port()
+        log = REPO / ".demo-operator.log"
+        print(f"starting the operator (log: {log}, metrics: http://127.0.0.1:{port}/metrics)...")
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        with log.open("wb") as out:
+            operator = subprocess.Popen(
+                [sys.executable, "-m", "hostns", "run", "--port", str(port)],
+                env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO,
+            )
+        time.sleep(4)  # start-up reconciliation, then kopf's watches
+        if operator.poll() is not None:
+            print(log.read_text(), file=sys.stderr)
+            return 1
+
+        print("applying sample pods...")
+        kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                                  "items": SAMPLES}))
+        time.sleep(3)
+        print("\n$ kubectl get hnf -A")
+        print(kubectl(kubeconfig, "get", "hnf", "-A"))
+        print("$ kubectl get hne")
+        print(kubectl(kubeconfig, "get", "hne"))
+        print(f"$ kubectl get events -n {NAMESPACE}")
+        print(kubectl(kubeconfig, "get", "events", "-n", NAMESPACE,
+                      "--sort-by=.lastTimestamp"))
+        print("Everything keeps running. In another shell:")
+        print(f"  export KUBECONFIG={kubeconfig}")
+        print("  kubectl get hnf -A -o yaml   # try: kubectl delete pod -n hostns-demo sniffer")
+        print("Ctrl-C stops the operator and the control plane.", flush=True)
+        while not stopping and operator.poll() is None:
+            time.sleep(0.5)
+    finally:
+        if operator is not None and operator.poll() is None:
+            operator.terminate()
+            try:
+                operator.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+        if plane is not None:
+            plane.stop()
+        elif external:
+            kubectl(kubeconfig, "delete", "namespace", NAMESPACE, "--wait=false", check=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
