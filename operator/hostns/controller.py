@@ -108,7 +108,31 @@ class Controller:
         return list(self.config.namespaces) or [None]
 
     async def start(self) -> None:
-        """Reconcile findings with reality, then start the background loops."""
+        """Reconcile findings with reality, then start the background loops.
+
+        API errors here (an API server still initialising a new CRD's storage
+        answers 429; a network blip) are retried with a short backoff rather
+        than failing the start-up.
+        """
+        delay = 0.5
+        while True:
+            try:
+                await self._reconcile_at_start()
+                break
+            except (ApiError, OSError, asyncio.TimeoutError) as exc:
+                self.metrics.api_errors.labels("startup").inc()
+                logger.warning("start-up reconciliation failed, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        self._tasks = [
+            asyncio.create_task(self._writer_loop(), name="hostns-writer"),
+            asyncio.create_task(self._policy_loop(), name="hostns-policy"),
+            asyncio.create_task(self._gc_loop(), name="hostns-retention"),
+        ]
+        if self.config.resync_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._resync_loop(), name="hostns-resync"))
+
+    async def _reconcile_at_start(self) -> None:
         self._starting = True
         try:
             # Exceptions first: evaluating pods before they are known would
@@ -122,13 +146,6 @@ class Controller:
             await self._flush_dirty()
         finally:
             self._starting = False
-        self._tasks = [
-            asyncio.create_task(self._writer_loop(), name="hostns-writer"),
-            asyncio.create_task(self._policy_loop(), name="hostns-policy"),
-            asyncio.create_task(self._gc_loop(), name="hostns-retention"),
-        ]
-        if self.config.resync_seconds > 0:
-            self._tasks.append(asyncio.create_task(self._resync_loop(), name="hostns-resync"))
 
     async def stop(self) -> None:
         for task in self._tasks:

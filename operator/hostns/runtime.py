@@ -45,6 +45,14 @@ async def operate(
         def login(**_: Any) -> kopf.ConnectionInfo:
             return kopf.ConnectionInfo(server=server, insecure=True)
 
+    else:
+        # A fresh registry has no login handlers: use kopf's own, which need no
+        # extra client library — in-cluster ServiceAccount first, then kubeconfig.
+        @kopf.on.login(registry=registry)
+        def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
+            return info or kopf.login_with_kubeconfig(**kwargs)
+
     if controller_ready is not None:
         controller_ready.set_result(controller)
     runner = await start_server(metrics, config.port, controller.healthy) if config.port else None

@@ -1,0 +1,384 @@
+"""The operator end to end on a real kube-apiserver, under its own least-privilege identity.
+
+The operator runs as a separate process with a ServiceAccount token bound to the
+ClusterRole that deploy/base ships — not as admin — so these tests prove the RBAC
+is enough; and they ask the API server whether that identity could write a pod.
+Pods stay Pending (there is no kubelet): the operator only reads their specs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+NAMESPACE = "e2e-apps"
+OPERATOR_SA = "system:serviceaccount:hostns-system:hostns-operator"
+DEBUG_IMAGE = "registry.example.com/tools/debug:1.0"
+DIGEST = "sha256:" + "ab" * 32
+
+
+class Kubectl:
+    def __init__(self, kubeconfig: Path) -> None:
+        self.kubeconfig = kubeconfig
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["kubectl", f"--kubeconfig={self.kubeconfig}", *args],
+            input=stdin, capture_output=True, text=True, timeout=60,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def apply(self, body: dict[str, Any]) -> None:
+        self.run("apply", "-f", "-", stdin=json.dumps(body))
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self.run(*args, "-o", "json").stdout)
+
+    def findings(self) -> dict[str, dict[str, Any]]:
+        items = self.json("get", "hostnamespacefindings", "-n", NAMESPACE)["items"]
+        return {item["metadata"]["name"]: item for item in items}
+
+    def events(self, kind: str, name: str) -> list[dict[str, Any]]:
+        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
+        items: list[dict[str, Any]] = self.json(
+            "get", "events", "-n", NAMESPACE, "--field-selector", selector
+        )["items"]
+        return items
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pod(name: str, images: tuple[str, ...] = ("nginx:1.25",), **spec: Any) -> dict[str, Any]:
+    containers = [{"name": f"c{i}", "image": image} for i, image in enumerate(images)]
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}},
+        "spec": {"containers": containers, **spec},
+    }
+
+
+def exception(name: str, images: list[str], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "hostns.io/v1alpha1", "kind": "HostNamespaceException",
+        "metadata": {"name": name},
+        "spec": {"reason": f"{name}: trusted by the e2e suite", "images": images, **spec},
+    }
+
+
+@pytest.fixture(scope="module")
+def admin(control_plane: Any) -> Kubectl:
+    return Kubectl(Path(control_plane.kubeconfig))
+
+
+@pytest.fixture(scope="module")
+def installed(admin: Kubectl) -> Kubectl:
+    """CRDs, namespace, ServiceAccount and RBAC exactly as deploy/base ships them."""
+    rendered = admin.run("kustomize", str(REPO / "deploy" / "base")).stdout
+    wanted = {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
+              "ClusterRoleBinding"}
+    docs = [d for d in yaml.safe_load_all(rendered) if d and d.get("kind") in wanted]
+    assert {d["kind"] for d in docs} == wanted, "deploy/base must ship all of these"
+    admin.run("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
+    admin.run("wait", "--for=condition=Established", "--timeout=60s",
+              "crd/hostnamespacefindings.hostns.io", "crd/hostnamespaceexceptions.hostns.io")
+    admin.run("create", "namespace", NAMESPACE, check=False)
+    return admin
+
+
+@pytest.fixture(scope="module")
+def operator_kubeconfig(installed: Kubectl, control_plane: Any, tmp_path_factory: Any) -> Path:
+    token = installed.run(
+        "create", "token", "hostns-operator", "-n", "hostns-system", "--duration=2h"
+    ).stdout.strip()
+    path = Path(tmp_path_factory.mktemp("operator")) / "kubeconfig"
+    return Path(control_plane.kubeconfig_for_token(token, path))
+
+
+class Operator:
+    """`hostns run` as a separate process, like the Deployment runs it."""
+
+    def __init__(self, kubeconfig: Path, log: Path) -> None:
+        self.kubeconfig, self.log, self.port = kubeconfig, log, free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        env.pop("KUBERNETES_SERVICE_HOST", None)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "hostns", "run", "--port", str(self.port),
+                 "--coalesce", "0.2s", "--resync-interval", "0", "--log-format", "json"],
+                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+            )
+        eventually(self.healthy, timeout=60)
+
+    def healthy(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, self.log.read_text()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture(scope="module")
+def operator(operator_kubeconfig: Path, tmp_path_factory: Any) -> Iterator[Operator]:
+    log = Path(tmp_path_factory.mktemp("operator-log")) / "operator.log"
+    running = Operator(operator_kubeconfig, log)
+    running.start()
+    time.sleep(2)  # let kopf establish its watches
+    yield running
+    running.stop()
+    assert running.process is None
+
+
+def wait_verdict(k: Kubectl, name: str, verdict: str, timeout: float = 30.0) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        item = k.findings().get(name)
+        return item if item and (item.get("status") or {}).get("verdict") == verdict else None
+
+    found: dict[str, Any] = eventually(check, timeout)
+    return found
+
+
+# --- RBAC ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("verb", ["create", "update", "patch", "delete"])
+def test_the_operator_identity_cannot_write_pods(installed: Kubectl, verb: str) -> None:
+    result = installed.run("auth", "can-i", verb, "pods", "-A", f"--as={OPERATOR_SA}", check=False)
+    assert result.stdout.strip() == "no"
+    for sub in ("pods/status", "pods/ephemeralcontainers", "pods/exec"):
+        result = installed.run("auth", "can-i", verb, sub, "-A", f"--as={OPERATOR_SA}", check=False)
+        assert result.stdout.strip() == "no", sub
+
+
+@pytest.mark.parametrize("verb", ["get", "list", "watch"])
+def test_the_operator_identity_can_read_pods(installed: Kubectl, verb: str) -> None:
+    result = installed.run("auth", "can-i", verb, "pods", "-A", f"--as={OPERATOR_SA}", check=False)
+    assert result.stdout.strip() == "yes"
+
+
+def test_a_pod_write_with_the_operator_token_is_denied(operator_kubeconfig: Path) -> None:
+    as_operator = Kubectl(operator_kubeconfig)
+    result = as_operator.run("run", "intruder", "-n", NAMESPACE, "--image=nginx", check=False)
+    assert result.returncode != 0
+    assert "forbidden" in result.stderr.lower()
+
+
+# --- behaviour ---------------------------------------------------------------------
+
+
+def test_a_host_network_pod_gets_a_violation_finding_and_events(
+    installed: Kubectl, operator: Operator
+) -> None:
+    installed.apply(pod("web", hostNetwork=True))
+    item = wait_verdict(installed, "pod-web", "Violation")
+    assert item["status"]["summary"] == "hostNetwork"
+    assert item["status"]["images"][0]["uncovered"] == ["hostNetwork"]
+    events = eventually(lambda: installed.events("Pod", "web"))
+    assert [(e["type"], e["reason"]) for e in events] == [("Warning", "HostNamespaceViolation")]
+    finding_events = eventually(lambda: installed.events("HostNamespaceFinding", "pod-web"))
+    assert finding_events[0]["type"] == "Warning"
+
+
+def test_findings_show_their_columns_in_kubectl_get(installed: Kubectl, operator: Operator) -> None:
+    installed.apply(pod("columns", hostPID=True, hostIPC=True))
+    wait_verdict(installed, "pod-columns", "Violation")
+    table = installed.run("get", "hnf", "-n", NAMESPACE).stdout
+    header = table.splitlines()[0].split()
+    for column in ("KIND", "WORKLOAD", "VERDICT", "SEVERITY", "PODS", "AGE"):
+        assert column in header, table
+    row = next(line for line in table.splitlines() if line.startswith("pod-columns"))
+    assert "hostPID,hostIPC" in row and "Violation" in row and "medium" in row
+
+
+def test_an_exception_is_honoured_edited_and_deleted(installed: Kubectl, operator: Operator) -> None:
+    installed.apply(pod("debugger", images=(DEBUG_IMAGE,), hostPID=True))
+    wait_verdict(installed, "pod-debugger", "Violation")
+
+    installed.apply(exception("e2e-debug", ["registry.example.com/tools/debug"]))
+    item = wait_verdict(installed, "pod-debugger", "Excepted")
+    assert item["status"]["exceptions"][0]["name"] == "e2e-debug"
+    status = eventually(
+        lambda: (installed.json("get", "hne", "e2e-debug").get("status") or {})
+        if (installed.json("get", "hne", "e2e-debug").get("status") or {}).get("coveredWorkloads") == 1
+        else None
+    )
+    assert status["conditions"][0]["status"] == "True"
+
+    # Editing the exception so it no longer trusts the image flips the finding back.
+    installed.apply(exception("e2e-debug", ["registry.example.com/tools/other"]))
+    wait_verdict(installed, "pod-debugger", "Violation")
+    installed.apply(exception("e2e-debug", ["registry.example.com/tools/debug:1.0"]))
+    wait_verdict(installed, "pod-debugger", "Excepted")
+
+    installed.run("delete", "hne", "e2e-debug")
+    wait_verdict(installed, "pod-debugger", "Violation")
+    warnings = [e for e in installed.events("Pod", "debugger") if e["type"] == "Warning"]
+    assert len(warnings) == 3  # created, after the first edit, after the deletion
+
+
+def test_an_exception_expires_on_time(installed: Kubectl, operator: Operator) -> None:
+    expires = datetime.now(UTC) + timedelta(seconds=6)
+    installed.apply(exception(
+        "e2e-expiring", ["registry.example.com/tools/expiring"],
+        expiresAt=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ))
+    installed.apply(pod("expiring", images=("registry.example.com/tools/expiring:1",), hostIPC=True))
+    wait_verdict(installed, "pod-expiring", "Excepted")
+    wait_verdict(installed, "pod-expiring", "Violation", timeout=20)
+    assert datetime.now(UTC) - expires < timedelta(seconds=8)
+    state = eventually(
+        lambda: [c for c in (installed.json("get", "hne", "e2e-expiring").get("status") or {})
+                 .get("conditions", []) if c.get("reason") == "Expired"]
+    )
+    assert state[0]["status"] == "False"
+
+
+def test_a_trusted_container_does_not_vouch_for_an_untrusted_sidecar_or_init_container(
+    installed: Kubectl, operator: Operator
+) -> None:
+    installed.apply(exception("e2e-tools", [DEBUG_IMAGE]))
+    body = pod("sidecar", images=(DEBUG_IMAGE, "evil.example/miner:1"), hostNetwork=True)
+    installed.apply(body)
+    item = wait_verdict(installed, "pod-sidecar", "Violation")
+    assert [i["image"] for i in item["status"]["images"] if i["uncovered"]] == ["evil.example/miner:1"]
+
+    init = pod("init", images=(DEBUG_IMAGE,), hostNetwork=True)
+    init["spec"]["initContainers"] = [{"name": "setup", "image": "evil.example/setup:1"}]
+    installed.apply(init)
+    item = wait_verdict(installed, "pod-init", "Violation")
+    assert [i["image"] for i in item["status"]["images"] if i["uncovered"]] == ["evil.example/setup:1"]
+
+
+def test_an_ephemeral_debug_container_is_evaluated(installed: Kubectl, operator: Operator) -> None:
+    installed.apply(exception("e2e-node-tools", ["registry.example.com/tools/node"]))
+    installed.apply(pod("node-tools", images=("registry.example.com/tools/node:2",), hostPID=True))
+    wait_verdict(installed, "pod-node-tools", "Excepted")
+
+    installed.run("debug", "-n", NAMESPACE, "pod/node-tools", "--image=busybox:1.36",
+                  "--container=dbg", "--attach=false")
+    item = wait_verdict(installed, "pod-node-tools", "Violation")
+    assert "docker.io/library/busybox:1.36" in [i["image"] for i in item["status"]["images"] if i["uncovered"]]
+
+
+def test_a_digest_pin_matches_the_digest_the_kubelet_reports(
+    installed: Kubectl, operator: Operator
+) -> None:
+    image = "registry.example.com/tools/pinned"
+    installed.apply(exception("e2e-pinned", [f"{image}@{DIGEST}"]))
+    installed.apply(pod("pinned", images=(f"{image}:1",), hostNetwork=True))
+    wait_verdict(installed, "pod-pinned", "Violation")  # the digest is not known yet
+
+    # Play the kubelet: report the digest the runtime pulled for the tag.
+    status = {"status": {"phase": "Running", "containerStatuses": [{
+        "name": "c0", "image": f"{image}:1", "imageID": f"{image}@{DIGEST}",
+        "ready": True, "restartCount": 0, "state": {"running": {}},
+    }]}}
+    installed.run("patch", "pod", "pinned", "-n", NAMESPACE, "--subresource=status",
+                  "--type=merge", "-p", json.dumps(status))
+    wait_verdict(installed, "pod-pinned", "Excepted")
+
+
+def test_deleting_a_pod_resolves_its_finding(installed: Kubectl, operator: Operator) -> None:
+    installed.apply(pod("gone", hostNetwork=True))
+    wait_verdict(installed, "pod-gone", "Violation")
+    installed.run("delete", "pod", "gone", "-n", NAMESPACE, "--wait=false")
+    item = wait_verdict(installed, "pod-gone", "Resolved")
+    assert item["status"]["resolvedAt"]
+    assert item["status"]["summary"] == "hostNetwork"
+
+
+def test_a_pod_that_lives_for_a_second_still_leaves_a_finding(
+    installed: Kubectl, operator: Operator
+) -> None:
+    installed.apply(pod("blink", hostPID=True))
+    installed.run("delete", "pod", "blink", "-n", NAMESPACE, "--wait=false", "--grace-period=0",
+                  "--force")
+    item = wait_verdict(installed, "pod-blink", "Resolved")
+    assert item["status"]["summary"] == "hostPID"
+    assert eventually(lambda: installed.events("Pod", "blink"))
+
+
+def test_a_restart_loses_nothing_and_duplicates_nothing(
+    installed: Kubectl, operator: Operator
+) -> None:
+    installed.apply(pod("steady", hostNetwork=True))
+    wait_verdict(installed, "pod-steady", "Violation")
+    before = installed.findings()
+    events_before = len(installed.events("Pod", "steady"))
+
+    operator.stop()
+    installed.run("delete", "pod", "web", "-n", NAMESPACE, "--ignore-not-found", "--wait=false")
+    operator.start()
+
+    wait_verdict(installed, "pod-web", "Resolved")  # deleted while the operator was down
+    after = installed.findings()
+    assert set(after) == set(before)
+    assert after["pod-steady"]["status"]["firstSeen"] == before["pod-steady"]["status"]["firstSeen"]
+    time.sleep(2)
+    assert len(installed.events("Pod", "steady")) == events_before
+
+
+def test_the_operator_never_modified_a_pod(installed: Kubectl, operator: Operator) -> None:
+    pods = installed.json("get", "pods", "-n", NAMESPACE, "--show-managed-fields")["items"]
+    assert pods, "the scenario must have created pods"
+    managers = {
+        entry.get("manager") for p in pods for entry in p["metadata"].get("managedFields", [])
+    }
+    assert managers <= {"kubectl", "kubectl-client-side-apply", "kubectl-debug", "kubectl-patch"}, managers
+    for p in pods:
+        assert "finalizers" not in p["metadata"], p["metadata"]["name"]
+        annotations = p["metadata"].get("annotations") or {}
+        assert not [a for a in annotations if "kopf" in a or "hostns" in a], annotations
+
+
+def test_metrics_count_findings_and_writes(installed: Kubectl, operator: Operator) -> None:
+    text = operator.metrics()
+    assert "hostns_pods_evaluated_total" in text
+    assert 'hostns_findings{host_namespace="hostNetwork",verdict="Violation"}' in text
