@@ -113,8 +113,8 @@ def main() -> int:
             return 1
 
         print("applying sample pods...")
-        kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                                  "items": SAMPLES}))
+        samples = {"apiVersion": "v1", "kind": "List", "items": SAMPLES}
+        kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(samples))
         time.sleep(3)
         print("\n$ kubectl get hnf -A")
         print(kubectl(kubeconfig, "get", "hnf", "-A"))

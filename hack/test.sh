@@ -13,7 +13,7 @@ else
   echo "note: no Go toolchain; e2e tests will be skipped. Build the control plane (make controlplane)" \
        "or point HOSTNS_E2E_KUBECONFIG at a cluster (kind) to run them." >&2
 fi
-.venv/bin/ruff check operator tests bench
+.venv/bin/ruff check operator tests bench hack
 .venv/bin/mypy
 set +e
 $PY -m pytest tests "$@"

@@ -222,10 +222,13 @@ class ControlPlane:
             for process in self._processes:
                 if process.poll() is not None:
                     raise ControlPlaneError(f"{process.args[0]} exited:\n{self._tails()}")
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.url}/readyz", context=context, timeout=5) as r:
-                    if r.status == 200:
-                        return
+            url = f"{self.url}/readyz"
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(url, context=context, timeout=5) as response,
+            ):
+                if response.status == 200:
+                    return
             time.sleep(0.5)
         raise ControlPlaneError(f"kube-apiserver not ready in {READY_TIMEOUT}s:\n{self._tails()}")
 

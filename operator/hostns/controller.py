@@ -119,7 +119,7 @@ class Controller:
             try:
                 await self._reconcile_at_start()
                 break
-            except (ApiError, OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, ApiError, OSError) as exc:
                 self.metrics.api_errors.labels("startup").inc()
                 logger.warning("start-up reconciliation failed, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
