@@ -7,11 +7,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install test unit lint e2e bench run clean lock controlplane cluster demo
 
-$(STAMP): requirements-dev.lock pyproject.toml $(wildcard requirements-tools.txt)
+$(STAMP): requirements-dev.lock pyproject.toml $(wildcard requirements-tools.txt) $(wildcard requirements-checkov.txt)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements-dev.lock
 	if [ -f requirements-tools.txt ]; then $(PY) -m pip install -q -r requirements-tools.txt; fi
+	# checkov pins packaging<24, which conflicts with our lock: it gets a venv of its own.
+	if [ -f requirements-checkov.txt ]; then \
+	  test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov; \
+	  $(VENV)/checkov/bin/pip install -q -r requirements-checkov.txt; \
+	fi
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
@@ -46,8 +51,8 @@ run: $(STAMP) ## run the operator against the current kubeconfig context
 	$(VENV)/bin/hostns run
 
 lock: ## re-pin dependencies after editing pyproject.toml
-	$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url -o requirements.lock pyproject.toml
-	$(VENV)/bin/pip-compile -q --strip-extras --extra dev --no-emit-index-url -o requirements-dev.lock pyproject.toml
+	$(VENV)/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml
+	$(VENV)/bin/pip-compile -q --strip-extras --extra dev --no-emit-index-url --no-emit-find-links -o requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

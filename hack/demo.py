@@ -44,10 +44,13 @@ def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None, check: bool 
     return result.stdout
 
 
-def pod(name: str, image: str, **spec: Any) -> dict[str, Any]:
+def pod(
+    name: str, image: str, namespace: str = NAMESPACE, labels: dict[str, str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": {"app": name}},
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {"app": name}},
         "spec": {"containers": [{"name": "main", "image": image}], **spec},
     }
 
@@ -58,8 +61,12 @@ SAMPLES = [
     pod("shm-reader", "docker.io/library/alpine:3.20", hostIPC=True),
     # What `kubectl debug node/NAME --image=busybox` creates: all three flags.
     pod("node-debugger-unpinned", "busybox:1.36.1", hostNetwork=True, hostPID=True, hostIPC=True),
-    # The same, with the digest-pinned image the example exception trusts.
-    pod("node-debugger-pinned", DIGEST_PINNED, hostNetwork=True, hostPID=True, hostIPC=True),
+    # The same with the digest-pinned image that deploy/examples trusts in `default`.
+    pod("node-debugger-pinned", DIGEST_PINNED, namespace="default",
+        hostNetwork=True, hostPID=True, hostIPC=True),
+    # kube-proxy, trusted by registry and repository in kube-system for hostNetwork.
+    pod("kube-proxy-demo", "registry.k8s.io/kube-proxy:v1.34.4", namespace="kube-system",
+        labels={"k8s-app": "kube-proxy"}, hostNetwork=True),
     pod("web", "docker.io/library/nginx:1.27"),  # compliant: no finding, no write
 ]
 
@@ -92,7 +99,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         print("installing the CRDs and the example exceptions...")
-        kubectl(kubeconfig, "apply", "-f", str(REPO / "crds"))
+        kubectl(kubeconfig, "apply", "-k", str(REPO / "crds"))
         kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
                 "crd/hostnamespacefindings.hostns.io", "crd/hostnamespaceexceptions.hostns.io")
         kubectl(kubeconfig, "apply", "-k", str(REPO / "deploy/examples/exceptions"))
@@ -122,7 +129,7 @@ def main() -> int:
         print(kubectl(kubeconfig, "get", "hne"))
         print(f"$ kubectl get events -n {NAMESPACE}")
         print(kubectl(kubeconfig, "get", "events", "-n", NAMESPACE,
-                      "--sort-by=.lastTimestamp"))
+                      "--field-selector=involvedObject.kind=Pod", "--sort-by=.lastTimestamp"))
         print("Everything keeps running. In another shell:")
         print(f"  export KUBECONFIG={kubeconfig}")
         print("  kubectl get hnf -A -o yaml   # try: kubectl delete pod -n hostns-demo sniffer")
@@ -140,6 +147,10 @@ def main() -> int:
             plane.stop()
         elif external:
             kubectl(kubeconfig, "delete", "namespace", NAMESPACE, "--wait=false", check=False)
+            kubectl(kubeconfig, "delete", "pod", "-n", "default", "node-debugger-pinned",
+                    "--wait=false", check=False)
+            kubectl(kubeconfig, "delete", "pod", "-n", "kube-system", "kube-proxy-demo",
+                    "--wait=false", check=False)
     return 0
 
 

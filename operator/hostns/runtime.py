@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from typing import Any
 
 import kopf
@@ -63,6 +64,9 @@ async def operate(
             namespaces=list(config.namespaces),
             standalone=config.peering is None,
             peering_name=config.peering,
+            # kopf pauses every peer when priorities tie; distinct random ones
+            # make exactly one replica active and the others stand by.
+            priority=random.randint(1, 1_000_000) if config.peering else None,
             stop_flag=stop_flag,
             ready_flag=ready_flag,
         )
