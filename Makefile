@@ -45,7 +45,7 @@ demo: $(STAMP) ## local control plane + CRDs + operator + sample pods; DEMO_KUBE
 	HOSTNS_DEMO_KUBECONFIG=$(DEMO_KUBECONFIG) $(PY) hack/demo.py
 
 bench: $(STAMP) ## engine benchmark (pods evaluated per second)
-	$(PY) -m pytest bench --benchmark-only --benchmark-columns=mean,ops,rounds
+	$(PY) -m pytest bench -s --benchmark-columns=mean,ops,rounds
 
 run: $(STAMP) ## run the operator against the current kubeconfig context
 	$(VENV)/bin/hostns run
