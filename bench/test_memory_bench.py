@@ -40,7 +40,8 @@ def test_memory_per_host_namespace_pod() -> None:
     state, used = _measure(bodies)
     assert len(state.pods) == PODS
     per_pod = used / PODS
-    print(f"\nhost-namespace pods: {per_pod:,.0f} bytes per pod held ({used / 2**20:.1f} MiB for {PODS:,})")
+    total = f"{used / 2**20:.1f} MiB for {PODS:,}"
+    print(f"\nhost-namespace pods: {per_pod:,.0f} bytes per pod held ({total})")
     assert per_pod < 4096  # a small tuple, not a body (a pod body is ~5-20 KiB as dicts)
 
 
