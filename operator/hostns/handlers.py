@@ -48,11 +48,11 @@ def build_registry(controller: Controller, config: Config) -> kopf.OperatorRegis
     async def stop(**_: Any) -> None:
         await controller.stop()
 
-    @kopf.on.event("", "v1", "pods", registry=registry)
+    @kopf.on.event("", "v1", "pods", id="pods", registry=registry)
     async def pod_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         await controller.on_pod_event(event.get("type"), body)
 
-    @kopf.on.event(GROUP, VERSION, EXCEPTIONS_PLURAL, registry=registry)
+    @kopf.on.event(GROUP, VERSION, EXCEPTIONS_PLURAL, id="exceptions", registry=registry)
     async def exception_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         await controller.on_exception_event(event.get("type"), body)
 

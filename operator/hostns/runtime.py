@@ -23,7 +23,9 @@ def configure_logging(config: Config) -> None:
     log_format = kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL
     kopf.configure(verbose=config.verbose, log_format=log_format)
     if not config.verbose:
-        # kubernetes_asyncio and aiohttp are chatty at INFO; our lines stay.
+        # kopf logs one "Handler ... succeeded" line per watch event at INFO: a log
+        # storm on a large cluster. Our own one-line-per-transition logs stay.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
         logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
