@@ -307,6 +307,10 @@ def test_an_ephemeral_debug_container_is_evaluated(installed: Kubectl, operator:
     assert "docker.io/library/busybox:1.36" in [i["image"] for i in item["status"]["images"] if i["uncovered"]]
 
 
+@pytest.mark.skipif(
+    bool(os.environ.get("HOSTNS_E2E_KUBECONFIG")),
+    reason="on a cluster with a kubelet, the kubelet owns pod status and would overwrite ours",
+)
 def test_a_digest_pin_matches_the_digest_the_kubelet_reports(
     installed: Kubectl, operator: Operator
 ) -> None:
@@ -369,9 +373,13 @@ def test_the_operator_never_modified_a_pod(installed: Kubectl, operator: Operato
     pods = installed.json("get", "pods", "-n", NAMESPACE, "--show-managed-fields")["items"]
     assert pods, "the scenario must have created pods"
     managers = {
-        entry.get("manager") for p in pods for entry in p["metadata"].get("managedFields", [])
+        str(entry.get("manager")) for p in pods for entry in p["metadata"].get("managedFields", [])
     }
-    assert managers <= {"kubectl", "kubectl-client-side-apply", "kubectl-debug", "kubectl-patch"}, managers
+    assert managers, "managedFields must be recorded"
+    # kubectl (this suite) and, on a real cluster, kubelet/scheduler may write pods;
+    # the operator's clients (kopf, kubernetes_asyncio) never.
+    operator_managers = {m for m in managers if m.startswith(("kopf", "OpenAPI-Generator", "hostns"))}
+    assert operator_managers == set(), managers
     for p in pods:
         assert "finalizers" not in p["metadata"], p["metadata"]["name"]
         annotations = p["metadata"].get("annotations") or {}
