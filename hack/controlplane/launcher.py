@@ -143,6 +143,11 @@ class ControlPlane:
             self.stop()
             raise
 
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the running etcd and kube-apiserver (each leads its own group)."""
+        return [process.pid for process in self._processes]
+
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         assert self.workdir is not None
         log = self.workdir / f"{name}.log"
@@ -219,9 +224,11 @@ class ControlPlane:
         context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
-            for process in self._processes:
+            for process, log in zip(self._processes, self._logs, strict=True):
                 if process.poll() is not None:
-                    raise ControlPlaneError(f"{process.args[0]} exited:\n{self._tails()}")
+                    raise ControlPlaneError(
+                        f"{log.stem} exited with code {process.returncode}:\n{self._tails()}"
+                    )
             url = f"{self.url}/readyz"
             with (
                 contextlib.suppress(OSError),
