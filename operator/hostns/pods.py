@@ -100,7 +100,12 @@ def containers_of(spec: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[C
         entries = spec.get(spec_key) or []
         statuses = status.get(status_key)
         statuses = statuses if isinstance(statuses, list) else []
-        by_name = {s.get("name"): s for s in statuses if isinstance(s, Mapping)}
+        # Only well-formed statuses: a non-string name would not even be hashable.
+        by_name = {
+            s["name"]: s
+            for s in statuses
+            if isinstance(s, Mapping) and isinstance(s.get("name"), str)
+        }
         if not isinstance(entries, list):
             # An unreadable container list cannot be trusted: record it as such.
             containers.append(Container("?", spec_key, "<unreadable>", None))
@@ -135,5 +140,5 @@ def pod_facts(body: Mapping[str, Any]) -> PodFacts:
         flags=flags_of(spec),
         containers=containers_of(spec, status),
         workload=workload_of(namespace, metadata),
-        live=status.get("phase") not in _FINISHED_PHASES,
+        live=str(status.get("phase")) not in _FINISHED_PHASES,
     )
