@@ -30,6 +30,7 @@ from types import TracebackType
 
 HERE = Path(__file__).resolve().parent
 READY_TIMEOUT = 120.0
+PORT_ATTEMPTS = 3
 
 
 class ControlPlaneError(RuntimeError):
@@ -79,7 +80,7 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 def _make_pki(pki: Path) -> None:
     """A CA, a serving certificate for 127.0.0.1, an admin client cert, a SA signing key."""
-    pki.mkdir(parents=True)
+    pki.mkdir(parents=True, exist_ok=True)  # a reused workdir gets fresh keys
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
              "/CN=hostns-test-ca", "-keyout", "ca.key", "-out", "ca.crt", cwd=pki)
     (pki / "serving.ext").write_text(
@@ -131,17 +132,33 @@ class ControlPlane:
         try:
             pki = self.workdir / "pki"
             _make_pki(pki)
-            etcd_url = self._start_etcd(bin_dir)
-            self._start_apiserver(bin_dir, pki, etcd_url)
-            self.kubeconfig = self.workdir / "kubeconfig"
-            self._write_kubeconfig(self.kubeconfig, user={
-                "client-certificate": str(pki / "admin.crt"),
-                "client-key": str(pki / "admin.key"),
-            })
-            self._wait_ready(pki)
+            self._launch_with_retries(bin_dir, pki)
         except BaseException:
             self.stop()
             raise
+
+    def _launch_with_retries(self, bin_dir: Path, pki: Path) -> None:
+        # A port probed free can be taken by someone else before etcd or kube-apiserver
+        # binds it (parallel test runs hit this); picking new ports is the cure.
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._launch(bin_dir, pki)
+                return
+            except ControlPlaneError as exc:
+                if "address already in use" not in str(exc) or attempt == PORT_ATTEMPTS:
+                    raise
+                self._kill_processes()
+
+    def _launch(self, bin_dir: Path, pki: Path) -> None:
+        assert self.workdir is not None
+        etcd_url = self._start_etcd(bin_dir)
+        self._start_apiserver(bin_dir, pki, etcd_url)
+        self.kubeconfig = self.workdir / "kubeconfig"
+        self._write_kubeconfig(self.kubeconfig, user={
+            "client-certificate": str(pki / "admin.crt"),
+            "client-key": str(pki / "admin.key"),
+        })
+        self._wait_ready(pki)
 
     @property
     def pids(self) -> list[int]:
@@ -248,6 +265,12 @@ class ControlPlane:
         return "\n".join(parts)
 
     def stop(self) -> None:
+        self._kill_processes()
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+
+    def _kill_processes(self) -> None:
         for process in reversed(self._processes):  # apiserver first, then etcd
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -259,9 +282,7 @@ class ControlPlane:
                         os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
         self._processes = []
-        if self._own_workdir and self.workdir is not None:
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            self.workdir = None
+        self._logs = []
 
 
 def main() -> int:
