@@ -12,6 +12,7 @@ never excepted (fail closed).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Final, NamedTuple
 
 from hostns.exceptions import ExceptionSet
@@ -42,6 +43,7 @@ class PodVerdict(NamedTuple):
         return tuple(use.image for use in self.images if use.uncovered)
 
 
+@lru_cache(maxsize=16384)
 def display_image(image: str) -> str:
     try:
         return str(parse_image(image))

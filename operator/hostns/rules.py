@@ -54,7 +54,7 @@ RULES: Final[dict[str, Rule]] = {
 
 def ordered(flags: frozenset[str] | set[str]) -> tuple[str, ...]:
     """Flags in their canonical order, for stable output."""
-    return tuple(flag for flag in FLAGS if flag in flags)
+    return tuple([flag for flag in FLAGS if flag in flags])
 
 
 def highest_severity(flags: frozenset[str] | set[str]) -> str | None:
