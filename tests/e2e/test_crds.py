@@ -165,6 +165,17 @@ def test_a_full_exception_is_admitted(kubeconfig: Path) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def test_the_largest_exception_fits_the_cel_cost_budget(kubeconfig: Path) -> None:
+    # 256 patterns of 512 characters each, every rule run on each: the worst case
+    # the schema allows must still be admitted, not fail on the runtime cost budget.
+    images = [f"registry.example.com:5000/{i:03d}/" + "a" * 480 + ":*" for i in range(256)]
+    assert {len(image) for image in images} == {512}
+    body = exception(images, namespaces=[f"ns-{i}" for i in range(256)],
+                     podSelector={"matchLabels": {f"example.com/k{i}": "v" for i in range(64)}})
+    result = dry_run(kubeconfig, body)
+    assert result.returncode == 0, result.stderr
+
+
 def _admission_verdicts(kubeconfig: Path, images: list[str]) -> dict[str, set[str]]:
     """Dry-run one exception per image (one kubectl call): name -> the rule messages it got."""
     items = [exception([image], name=f"fuzz-{i}") for i, image in enumerate(images)]
