@@ -15,7 +15,9 @@ import kopf
 from hostns.config import Config
 from hostns.controller import Controller
 from hostns.findings import GROUP, VERSION
-from hostns.kube import EXCEPTIONS_PLURAL
+from hostns.kube import EXCEPTIONS_PLURAL, LIST_PAGE
+
+WORKER_LIMIT = 500
 
 
 def configure_settings(settings: kopf.OperatorSettings, config: Config) -> None:
@@ -23,6 +25,14 @@ def configure_settings(settings: kopf.OperatorSettings, config: Config) -> None:
     settings.posting.enabled = False
     # No CRD/namespace scanning: it would need list/watch on CRDs and namespaces.
     settings.scanning.disabled = True
+    # Memory: kopf queues every listed object's body for its per-object worker.
+    # Bounding the workers makes the listing wait for them (back-pressure), so a
+    # 100,000-pod initial listing is not held in memory at once; short idling
+    # lets a worker that handled its pod's event go, freeing its slot.
+    settings.queueing.worker_limit = WORKER_LIMIT
+    settings.queueing.idle_timeout = 0.5
+    # kopf lists everything in one response by default; page it like our own re-list.
+    settings.watching.chunk_size = LIST_PAGE
     # Server-side watch timeouts make a silently dead watch reconnect.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330

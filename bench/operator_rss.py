@@ -1,0 +1,86 @@
+"""Resident memory of a running `hostns run` watching N pods on the local control plane.
+
+Usage: .venv/bin/python bench/operator_rss.py [PODS]   (default 2000; a quarter use a
+host namespace, spread over 50 DaemonSet-like workloads). Prints the operator's RSS
+and peak RSS (VmHWM) once every finding is written. Used to size the Deployment's
+resources in deploy/base.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "hack" / "controlplane"))
+
+from launcher import ControlPlane, free_port  # noqa: E402
+
+
+def pod(index: int) -> dict[str, Any]:
+    host = index % 4 == 0
+    metadata: dict[str, Any] = {"name": f"pod-{index}", "namespace": f"bench-{index % 10}",
+                                "labels": {"app": f"app-{index % 100}"}}
+    if host:
+        metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "DaemonSet",
+                                        "name": f"agent-{index % 50}", "uid": f"u{index % 50}",
+                                        "controller": True}]
+    containers = [{"name": f"c{j}", "image": f"registry.example.com/team{index % 30}/app{j}:1"}
+                  for j in range(3)]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
+            "spec": {"hostNetwork": host, "containers": containers}}
+
+
+def rss(pid: int) -> dict[str, str]:
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = value.strip()
+    return fields
+
+
+def main() -> int:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    with ControlPlane() as plane:
+        def kubectl(*args: str, stdin: str | None = None) -> str:
+            return subprocess.run(["kubectl", f"--kubeconfig={plane.kubeconfig}", *args],
+                                  input=stdin, capture_output=True, text=True, check=True).stdout
+
+        kubectl("apply", "-k", str(REPO / "crds"))
+        kubectl("wait", "--for=condition=Established", "crd/hostnamespacefindings.hostns.io")
+        for ns in range(10):
+            kubectl("create", "namespace", f"bench-{ns}")
+        for start in range(0, count, 500):
+            items = [pod(i) for i in range(start, min(start + 500, count))]
+            kubectl("create", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                            "items": items}))
+        expected = len({(i % 10, i % 50) for i in range(0, count, 4)})
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "hostns", "run", "--port", str(free_port())],
+            env={"KUBECONFIG": str(plane.kubeconfig), "PATH": "/usr/bin:/bin"},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                found = json.loads(kubectl("get", "hnf", "-A", "-o", "json"))["items"]
+                written = all((f.get("status") or {}).get("verdict") for f in found)
+                if len(found) >= expected and written:
+                    break
+                time.sleep(1)
+            time.sleep(3)
+            print(f"pods: {count} ({count // 4} with hostNetwork), findings: {len(found)}")
+            print(f"operator memory: {rss(operator.pid)}")
+        finally:
+            operator.terminate()
+            operator.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
