@@ -9,6 +9,7 @@ resources in deploy/base.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -62,7 +63,8 @@ def main() -> int:
         expected = len({(i % 10, i % 50) for i in range(0, count, 4)})
         operator = subprocess.Popen(
             [sys.executable, "-m", "hostns", "run", "--port", str(free_port())],
-            env={"KUBECONFIG": str(plane.kubeconfig), "PATH": "/usr/bin:/bin"},
+            env={"KUBECONFIG": str(plane.kubeconfig), "PATH": "/usr/bin:/bin",
+                 **{k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
         )
         try:
