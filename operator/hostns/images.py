@@ -70,11 +70,16 @@ def _split_reference(text: str) -> tuple[str, str | None, str | None]:
     return name, tag, (digest or None)
 
 
+def _is_host(component: str) -> bool:
+    """Is this first component of a name a registry host (as runtimes decide)?"""
+    return "." in component or ":" in component or component == "localhost"
+
+
 def _split_name(name: str) -> tuple[str, list[str]]:
     """Return (registry, path components), applying the Docker Hub defaults."""
     parts = name.split("/")
     first = parts[0]
-    if len(parts) > 1 and ("." in first or ":" in first or first == "localhost"):
+    if len(parts) > 1 and _is_host(first):
         registry, path = first.lower(), parts[1:]
         if not _HOST.match(registry):
             raise ImageError(f"invalid registry host {first!r}")
@@ -188,6 +193,14 @@ def parse_pattern(text: str) -> ImagePattern:
             raise ImageError(f"invalid image pattern {text!r}: digest is not sha256:<64 hex>")
         if "*" in text:
             raise ImageError(f"invalid image pattern {text!r}: '*' is not allowed with a digest")
+    parts = name.split("/")
+    if len(parts) > 1 and _is_host(parts[0]) and "*" in parts[1]:
+        # On a shared registry the first path component is an account or an
+        # organisation: ghcr.io/*/agent would trust anyone's image called agent.
+        raise ImageError(
+            f"invalid image pattern {text!r}: '*' is not allowed in the first path component "
+            "after the registry host (the account or organisation)"
+        )
     registry, path = _split_name(name)
     for component in path:
         if not _PATTERN_COMPONENT.match(component):

@@ -189,7 +189,10 @@ REJECTED = [
     ("nginx@md5:" + HEX, "a digest must be sha256: followed by exactly 64 lowercase hex"),
     ("nginx@sha256:" + HEX.upper(), "a digest must be sha256: followed by exactly 64 lowercase"),
     ("nginx@", "a digest must be sha256: followed by exactly 64 lowercase hex"),
-    (f"registry.k8s.io/*@{DIGEST}", "'*' is not allowed together with @sha256"),
+    (f"registry.k8s.io/team/*@{DIGEST}", "'*' is not allowed together with @sha256"),
+    ("ghcr.io/*/agent", "'*' is not allowed in the first path component after the registry host"),
+    ("docker.io/*/nginx:1", "'*' is not allowed in the first path component after the registry host"),
+    ("localhost:5000/tools*", "'*' is not allowed in the first path component after the registry host"),
     (f"registry.k8s.io/pause:*@{DIGEST}", "'*' is not allowed together with @sha256"),
     ("docker.io/library/Nginx", "the repository path must be lowercase"),
     ("Nginx:1.25", "the repository path must be lowercase"),
@@ -277,7 +280,7 @@ def test_admission_and_the_operator_parser_agree_on_thousands_of_odd_patterns(
 ) -> None:
     images = list(generate(20000))
     accepted = [image for image in images if not admission_errors(image)]
-    assert len(accepted) > 1000  # the generator reaches both sides
+    assert len(accepted) > 500  # the generator reaches both sides
     disagreements = [
         (image, admission_errors(image), operator_accepts(image))
         for image in images

@@ -198,10 +198,10 @@ def test_an_exception_applies_only_within_its_flags_namespaces_and_selector(
 
 def test_the_exception_set_finds_literal_and_wildcard_patterns_of_several_exceptions() -> None:
     exceptions = exception_set(
-        exception_body("a-literal", ["registry.k8s.io/kube-proxy:v1.34.4"]),
-        exception_body("b-wildcard", ["registry.k8s.io/kube-*"]),
+        exception_body("a-literal", ["registry.k8s.io/k8s/kube-proxy:v1.34.4"]),
+        exception_body("b-wildcard", ["registry.k8s.io/k8s/kube-*"]),
         exception_body("c-other-registry", ["ghcr.io/kube-proxy"]),
-        exception_body("d-pin", [f"registry.k8s.io/kube-proxy@{DIGEST}"]),
+        exception_body("d-pin", [f"registry.k8s.io/k8s/kube-proxy@{DIGEST}"]),
     )
     names = [e.name for e in exceptions.active]
     assert names == ["a-literal", "b-wildcard", "c-other-registry", "d-pin"]
@@ -209,10 +209,10 @@ def test_the_exception_set_finds_literal_and_wildcard_patterns_of_several_except
     def trusting(image: str, digest: str | None = None) -> set[str]:
         return {names[i] for i in exceptions.trusting(image, digest)}
 
-    assert trusting("registry.k8s.io/kube-proxy:v1.34.4") == {"a-literal", "b-wildcard"}
-    assert trusting("registry.k8s.io/kube-proxy:v1.34.4", DIGEST) == {"a-literal", "b-wildcard", "d-pin"}
-    assert trusting("registry.k8s.io/kube-scheduler:v1") == {"b-wildcard"}
-    assert trusting("registry.k8s.io/pause:3.10") == set()
+    assert trusting("registry.k8s.io/k8s/kube-proxy:v1.34.4") == {"a-literal", "b-wildcard"}
+    assert trusting("registry.k8s.io/k8s/kube-proxy:v1.34.4", DIGEST) == {"a-literal", "b-wildcard", "d-pin"}
+    assert trusting("registry.k8s.io/k8s/kube-scheduler:v1") == {"b-wildcard"}
+    assert trusting("registry.k8s.io/k8s/pause:3.10") == set()
     assert trusting("ghcr.io/kube-proxy:1") == {"c-other-registry"}
     assert trusting("NOT AN IMAGE") == set()
     assert trusting("<missing>") == set()

@@ -170,8 +170,8 @@ PATTERN_TABLE = [
     ("ghcr.io/acme/agent-*:v2.*", "ghcr.io/acme/agent:v2.3", False),
     ("ghcr.io/acme/agent-*", "ghcr.io/acme/agent-linux/evil:1", False),
     ("quay.io/org/*-exporter", "quay.io/org/node-exporter:1", True),
-    ("localhost:5000/*", "localhost:5000/anything:1", True),
-    ("localhost:5000/*", "localhost:5000/a/b:1", False),
+    ("localhost:5000/team/*", "localhost:5000/team/anything:1", True),
+    ("localhost:5000/team/*", "localhost:5000/team/a/b:1", False),
     ("library/*", "busybox:1", True),
     ("library/*", "bitnami/busybox:1", False),
     # digest pins
