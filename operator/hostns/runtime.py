@@ -49,12 +49,13 @@ async def operate(
             return kopf.ConnectionInfo(server=server, insecure=True)
 
     else:
-        # A fresh registry has no login handlers: use kopf's own, which need no
-        # extra client library — in-cluster ServiceAccount first, then kubeconfig.
+        # A fresh registry has no login handlers. kopf logs in through the same
+        # library and credentials as our own client (kubernetes_asyncio: in-cluster
+        # ServiceAccount first, then the kubeconfig, exec plugins included).
         @kopf.on.login(registry=registry)
-        def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-            info: kopf.ConnectionInfo | None = kopf.login_with_service_account(**kwargs)
-            return info or kopf.login_with_kubeconfig(**kwargs)
+        async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+            info: kopf.ConnectionInfo | None = await kopf.login_via_async_client(**kwargs)
+            return info
 
     if controller_ready is not None:
         controller_ready.set_result(controller)
