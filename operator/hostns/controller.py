@@ -204,7 +204,7 @@ class Controller:
             self.metrics.pods_evaluated.inc()
             self.metrics.evaluation_seconds.observe(time.perf_counter() - started)
         if observation.new_violation is not None:
-            await self._report_pod_violation(facts, observation.new_violation, body)
+            await self._report_pod_violation(facts, observation.new_violation)
         if observation.workload is not None:
             self._mark_dirty({observation.workload})
 
@@ -233,25 +233,18 @@ class Controller:
 
     # --- pod violation events ---------------------------------------------------
 
-    def _already_reported(self, facts: PodFacts, body: Mapping[str, Any]) -> bool:
-        """During start-up, a pod found violating was reported by the previous run
-        if its finding already said Violation when the pod was created."""
+    def _already_reported(self, facts: PodFacts) -> bool:
+        """During start-up, a pod of a workload whose finding already says Violation
+        was reported by the previous run (at its own transition, or when the finding
+        turned). A pod created while no operator ran is in the finding, but gets no
+        Event of its own: one Event too few is better than a storm on every restart."""
         if not self._starting:
             return False
         known = self.findings.get(facts.workload)
-        if known is None or known.status.get("verdict") != VIOLATION:
-            return False
-        created = field(body, "metadata").get("creationTimestamp")
-        since = known.status.get("lastTransitionTime")
-        try:
-            return bool(created and since and parse_time(str(created)) >= parse_time(str(since)))
-        except ValueError:
-            return False
+        return known is not None and known.status.get("verdict") == VIOLATION
 
-    async def _report_pod_violation(
-        self, facts: PodFacts, verdict: PodVerdict, body: Mapping[str, Any] | None = None
-    ) -> None:
-        if not self.config.events or (body is not None and self._already_reported(facts, body)):
+    async def _report_pod_violation(self, facts: PodFacts, verdict: PodVerdict) -> None:
+        if not self.config.events or self._already_reported(facts):
             return
         message = f"Pod {violation_message(verdict)}"
         now = iso(self.clock())

@@ -98,7 +98,7 @@ async def test_a_host_network_pod_gets_a_violation_finding_and_a_warning_event(
     assert pod_events[0]["reason"] == "HostNamespaceViolation"
     assert "hostNetwork" in pod_events[0]["message"]
     assert "docker.io/library/nginx:1.25" in pod_events[0]["message"]
-    finding_events = cluster.events("HostNamespaceFinding")
+    finding_events = await eventually(lambda: _async(cluster.events("HostNamespaceFinding")))
     assert [e["type"] for e in finding_events] == ["Warning"]
 
 
@@ -125,6 +125,9 @@ async def test_an_exception_flips_the_finding_to_excepted_and_back_when_deleted(
 
     await cluster.delete_exception("debug-tools")
     await finding(cluster, "default", "pod-debugger", "Violation")
+    # The finding's Event follows its status write: wait for it, then count them all.
+    await eventually(lambda: _async(len(cluster.events("HostNamespaceFinding")) >= 3))
+    await asyncio.sleep(0.3)  # anything extra would arrive now
     kinds = [(e["involvedObject"]["kind"], e["type"]) for e in cluster.events()]
     assert kinds.count(("HostNamespaceFinding", "Normal")) == 1  # the Excepted transition
     assert kinds.count(("HostNamespaceFinding", "Warning")) == 2  # first seen, and back
@@ -289,6 +292,31 @@ class TestStartup:
                        "firstSeen": "2026-01-01T00:00:00Z",
                        "lastTransitionTime": "2026-01-01T00:00:00Z"},
         })
+
+    @pytest.fixture()
+    async def reported_violation(self, cluster: Cluster) -> None:
+        """What a previous run left: a violating pod and its Violation finding."""
+        await cluster.create_pod(pod("still-here", hostNetwork=True))
+        await cluster.create_finding({
+            "apiVersion": "hostns.io/v1alpha1", "kind": "HostNamespaceFinding",
+            "metadata": {
+                "name": "pod-still-here", "namespace": "default",
+                "labels": {"app.kubernetes.io/managed-by": "hostns-operator",
+                           "hostns.io/verdict": "Violation"},
+            },
+            "spec": {"workload": {"apiVersion": "v1", "kind": "Pod", "name": "still-here"}},
+            "status": {"verdict": "Violation", "firstSeen": "2026-01-01T00:00:00Z",
+                       "lastTransitionTime": "2026-01-01T00:00:00Z"},
+        })
+
+    async def test_a_restart_does_not_report_a_known_violation_again(
+        self, reported_violation: None, cluster: Cluster, operator: Controller
+    ) -> None:
+        item = await eventually(lambda: _pods_count(cluster, "pod-still-here", 1))
+        assert item
+        await asyncio.sleep(0.5)
+        assert cluster.events("Pod") == []
+        assert cluster.events("HostNamespaceFinding") == []  # still Violation: no transition
 
     async def test_a_finding_whose_pods_are_gone_is_resolved_on_start(
         self, stale_finding: None, cluster: Cluster, operator: Controller
