@@ -183,7 +183,7 @@ def test_a_finding_is_named_kind_dash_name(kind: str, name: str, expected: str) 
         "a" * 253,
         "web." * 63 + "x",
         "-".join(["segment"] * 40),
-        "x" * 242 + "-" * 10 + "y",
+        "x" * 225 + "-" * 10 + "y" * 30,
     ],
     ids=["254 chars", "257 chars", "dots at the cut", "dashes everywhere", "dashes at the cut"],
 )
