@@ -15,10 +15,11 @@ from typing import Any, NamedTuple
 
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"
 _MAX_NAME = 253
-# CronJob controllers name their Jobs `<cronjob>-<unix time in minutes>`; the
-# bounds (2001..2128) keep ordinary numbered Job names from being misread.
-_CRONJOB_SUFFIX = re.compile(r"^(?P<cronjob>.+)-(?P<minutes>[0-9]{8,9})$")
-_CRONJOB_MINUTES = range(16_000_000, 83_000_000)
+# CronJob controllers name their Jobs `<cronjob>-<unix time in minutes>`. The
+# bounds (mid-2017 to 2046) keep ordinary numbered Job names from being misread,
+# date-stamped ones too: `report-20250101` (YYYYMMDD is below 25,000,000).
+_CRONJOB_SUFFIX = re.compile(r"^(?P<cronjob>.+)-(?P<minutes>[0-9]{8})$")
+_CRONJOB_MINUTES = range(25_000_000, 40_000_000)
 
 
 class Workload(NamedTuple):

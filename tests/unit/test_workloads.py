@@ -72,7 +72,11 @@ WORKLOAD_TABLE = [
     ),
     pytest.param(
         dict(name="x", owner=owner("Job", "backup-12345678", "batch/v1")),
-        ("batch/v1", "Job", "backup-12345678"), id="an 8-digit suffix before 2001 is not a scheduled minute",
+        ("batch/v1", "Job", "backup-12345678"), id="an 8-digit suffix before 2017 is not a scheduled minute",
+    ),
+    pytest.param(
+        dict(name="x", owner=owner("Job", "report-20250101", "batch/v1")),
+        ("batch/v1", "Job", "report-20250101"), id="a date-stamped Job name is not a scheduled minute",
     ),
     pytest.param(
         dict(name="x", owner=owner("Job", "backup-9999999999", "batch/v1")),
