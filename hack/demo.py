@@ -25,7 +25,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack" / "controlplane"))
 
-from launcher import ControlPlane, ControlPlaneError, free_port  # noqa: E402
+from launcher import ControlPlane, ControlPlaneError, free_port, wait_for_signal  # noqa: E402
 
 NAMESPACE = "hostns-demo"
 DIGEST_PINNED = (
@@ -89,14 +89,8 @@ def main() -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         kubeconfig = plane.kubeconfig
-    stopping = False
-
-    def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    # SIGTERM during set-up cleans up like Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         print("installing the CRDs and the example exceptions...")
         kubectl(kubeconfig, "apply", "-k", str(REPO / "crds"))
@@ -134,8 +128,9 @@ def main() -> int:
         print(f"  export KUBECONFIG={kubeconfig}")
         print("  kubectl get hnf -A -o yaml   # try: kubectl delete pod -n hostns-demo sniffer")
         print("Ctrl-C stops the operator and the control plane.", flush=True)
-        while not stopping and operator.poll() is None:
-            time.sleep(0.5)
+        wait_for_signal(alive=lambda: operator is not None and operator.poll() is None)
+    except KeyboardInterrupt:
+        pass
     finally:
         if operator is not None and operator.poll() is None:
             operator.terminate()

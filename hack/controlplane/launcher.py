@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -285,6 +286,20 @@ class ControlPlane:
         self._logs = []
 
 
+def wait_for_signal(alive: Callable[[], bool] = lambda: True) -> None:
+    """Block until SIGINT or SIGTERM (or until `alive()` turns false)."""
+    stopping = False
+
+    def on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    while not stopping and alive():
+        time.sleep(0.5)
+
+
 def main() -> int:
     plane = ControlPlane()
     try:
@@ -295,17 +310,8 @@ def main() -> int:
     print(f"kube-apiserver ready at {plane.url}")
     print(f"export KUBECONFIG={plane.kubeconfig}")
     print("Ctrl-C stops it and removes its data.", flush=True)
-    stopping = False
-
-    def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
     try:
-        while not stopping:
-            time.sleep(0.5)
+        wait_for_signal()
     finally:
         plane.stop()
     return 0

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.e2e.kube import run as kubectl_run
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -49,13 +50,7 @@ class Kubectl:
 
     def run(self, *args: str, stdin: str | None = None,
             check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["kubectl", f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin, capture_output=True, text=True, timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed:\n{result.stderr}")
-        return result
+        return kubectl_run(self.kubeconfig, *args, stdin=stdin, check=check, timeout=120)
 
     def render(self, directory: str) -> list[Manifest]:
         out = self.run("kustomize", str(REPO / directory)).stdout

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tests.e2e import kube
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "e2e-apps"
@@ -35,13 +36,7 @@ class Kubectl:
         self.kubeconfig = kubeconfig
 
     def run(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            ["kubectl", f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin, capture_output=True, text=True, timeout=60,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
+        return kube.run(self.kubeconfig, *args, stdin=stdin, check=check)
 
     def apply(self, body: dict[str, Any]) -> None:
         self.run("apply", "-f", "-", stdin=json.dumps(body))
