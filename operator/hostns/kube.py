@@ -30,11 +30,12 @@ class ApiError(Exception):
         self.status = status
 
 
-def _api_error(exc: ApiException) -> ApiError:
-    message = exc.reason or ""
+def _api_error(status: int | None, reason: str | None, body: bytes | str | None) -> ApiError:
+    """An ApiError carrying the API server's own message (from its Status body)."""
+    message = reason or ""
     with contextlib.suppress(TypeError, ValueError, AttributeError):
-        message = json.loads(exc.body or b"").get("message", message)
-    return ApiError(int(exc.status or 0), str(message))
+        message = json.loads(body or b"").get("message", message)
+    return ApiError(int(status or 0), str(message))
 
 
 class Kube:
@@ -44,7 +45,9 @@ class Kube:
         self.api_client = api_client
         self._custom = client.CustomObjectsApi(api_client)
         self._core = client.CoreV1Api(api_client)
+        self._coordination = client.CoordinationV1Api(api_client)
         self.writes = 0  # every write request sent, for tests and metrics
+        self.fenced = False  # set when leadership is lost: no more writes
 
     @classmethod
     async def connect(cls, server: str | None = None) -> Kube:
@@ -65,9 +68,26 @@ class Kube:
         try:
             return await method(*args, **kwargs)
         except ApiException as exc:
-            raise _api_error(exc) from None
+            raise _api_error(exc.status, exc.reason, exc.body) from None
+
+    def fence(self) -> None:
+        """Refuse every further write (findings, statuses, Events): another replica leads."""
+        self.fenced = True
+
+    async def _json(self, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The response as plain JSON (no model objects). Without preloading, the
+        client does not check the status itself: an error (403, 410, 429, 500) must
+        never be read as an empty answer, so it is raised here as ApiError."""
+        response = await self._call(method, *args, _preload_content=False, **kwargs)
+        raw = await response.read()
+        if not 200 <= response.status <= 299:
+            raise _api_error(response.status, response.reason, raw)
+        body: dict[str, Any] = json.loads(raw)
+        return body
 
     async def _write(self, method: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.fenced:
+            raise ApiError(0, "write dropped: this replica is no longer the leader")
         self.writes += 1
         return await self._call(method, *args, **kwargs)
 
@@ -137,18 +157,39 @@ class Kube:
         """Pages of pods as plain dicts, LIST_PAGE at a time (bounded memory)."""
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"limit": LIST_PAGE, "_preload_content": False}
+            kwargs: dict[str, Any] = {"limit": LIST_PAGE}
             if token:
                 kwargs["_continue"] = token
             if namespace is None:
-                response = await self._call(self._core.list_pod_for_all_namespaces, **kwargs)
+                page = await self._json(self._core.list_pod_for_all_namespaces, **kwargs)
             else:
-                response = await self._call(self._core.list_namespaced_pod, namespace, **kwargs)
-            page = json.loads(await response.read())
+                page = await self._json(self._core.list_namespaced_pod, namespace, **kwargs)
             yield list(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return
+
+    # --- leases (leader election) ---------------------------------------------
+
+    async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._json(self._coordination.read_namespaced_lease, name, namespace)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.writes += 1
+        return await self._json(self._coordination.create_namespaced_lease, namespace, body)
+
+    async def replace_lease(
+        self, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.writes += 1
+        return await self._json(
+            self._coordination.replace_namespaced_lease, name, namespace, body
+        )
 
     # --- events -----------------------------------------------------------------
 
