@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import IO
 
 from hostns import __version__
-from hostns.config import ConfigError, add_run_arguments, config_from_args
+from hostns.config import ConfigError, add_run_arguments, config_from_args, with_lease_namespace
 from hostns.exceptions import parse_time
 from hostns.manifests import STDIN, ManifestError, read_manifests
 from hostns.scan import format_table, scan
@@ -117,7 +117,7 @@ def _scan(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], stderr: IO[
 
 def _run(args: argparse.Namespace) -> int:
     try:
-        config = config_from_args(args)
+        config = with_lease_namespace(config_from_args(args))
     except ConfigError as exc:
         raise _UsageError(str(exc)) from None
     from hostns.runtime import run  # imports kopf: only for the live operator

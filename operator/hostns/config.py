@@ -10,7 +10,10 @@ import argparse
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?[dhms])+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)([dhms])")
@@ -49,7 +52,10 @@ class Config:
     events: bool = True
     resync_seconds: float = 30 * 60.0
     coalesce_seconds: float = 0.5
-    peering: str | None = None
+    leader_elect: bool = False
+    leader_elect_namespace: str | None = None  # None: the pod's own namespace
+    leader_elect_lease: str = "hostns-operator"
+    leader_elect_seconds: float = 15.0
     verbose: bool = False
 
 
@@ -86,8 +92,23 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "(env HOSTNS_COALESCE; default 0.5s)",
     )
     parser.add_argument(
-        "--peering", metavar="NAME",
-        help="kopf peering object for HA (env HOSTNS_PEERING; default: standalone)",
+        "--leader-elect", action=argparse.BooleanOptionalAction, default=None,
+        help="run only while holding a Lease, for several replicas "
+        "(env HOSTNS_LEADER_ELECT; default off)",
+    )
+    parser.add_argument(
+        "--leader-elect-namespace", metavar="NS",
+        help="namespace of the Lease (env HOSTNS_LEADER_ELECT_NAMESPACE; "
+        "default: the pod's own namespace)",
+    )
+    parser.add_argument(
+        "--leader-elect-lease", metavar="NAME",
+        help="name of the Lease (env HOSTNS_LEADER_ELECT_LEASE; default hostns-operator)",
+    )
+    parser.add_argument(
+        "--leader-elect-duration", metavar="DURATION",
+        help="how long a silent leader keeps the Lease; a standby takes over after it "
+        "(env HOSTNS_LEADER_ELECT_DURATION; default 15s; at least 3s)",
     )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
@@ -116,10 +137,18 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
         raise ConfigError(f"invalid port {port_text!r}") from None
     if not 0 <= port <= 65535:
         raise ConfigError(f"invalid port {port}: use 0..65535")
-    events = args.events
-    if events is None:
-        events = _parse_bool("HOSTNS_EVENTS", env["HOSTNS_EVENTS"]) if "HOSTNS_EVENTS" in env \
-            else default.events
+    def pick_bool(flag_value: bool | None, var: str, fallback: bool) -> bool:
+        if flag_value is not None:
+            return flag_value
+        return _parse_bool(var, env[var]) if var in env else fallback
+
+    events = pick_bool(args.events, "HOSTNS_EVENTS", default.events)
+    leader_elect = pick_bool(args.leader_elect, "HOSTNS_LEADER_ELECT", default.leader_elect)
+    lease_duration = pick(args.leader_elect_duration, "HOSTNS_LEADER_ELECT_DURATION")
+    leader_elect_seconds = parse_duration(lease_duration) if lease_duration \
+        else default.leader_elect_seconds
+    if leader_elect_seconds < 3:
+        raise ConfigError(f"invalid leader election duration {lease_duration!r}: use at least 3s")
     return Config(
         namespaces=namespaces,
         retention_seconds=parse_duration(retention) if retention else default.retention_seconds,
@@ -128,6 +157,29 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
         events=events,
         resync_seconds=parse_duration(resync) if resync else default.resync_seconds,
         coalesce_seconds=parse_duration(coalesce) if coalesce else default.coalesce_seconds,
-        peering=pick(args.peering, "HOSTNS_PEERING") or None,
+        leader_elect=leader_elect,
+        leader_elect_namespace=pick(args.leader_elect_namespace,
+                                    "HOSTNS_LEADER_ELECT_NAMESPACE") or None,
+        leader_elect_lease=pick(args.leader_elect_lease, "HOSTNS_LEADER_ELECT_LEASE")
+        or default.leader_elect_lease,
+        leader_elect_seconds=leader_elect_seconds,
         verbose=bool(args.verbose),
     )
+
+
+def with_lease_namespace(
+    config: Config, pod_namespace_file: Path = SERVICE_ACCOUNT_NAMESPACE
+) -> Config:
+    """Fill in the Lease's namespace with the pod's own when leader election needs one."""
+    if not config.leader_elect or config.leader_elect_namespace:
+        return config
+    try:
+        namespace = pod_namespace_file.read_text().strip()
+    except OSError:
+        namespace = ""
+    if not namespace:
+        raise ConfigError(
+            "--leader-elect needs the Lease's namespace: give --leader-elect-namespace "
+            "(or HOSTNS_LEADER_ELECT_NAMESPACE) when not running in a pod"
+        )
+    return replace(config, leader_elect_namespace=namespace)

@@ -12,7 +12,6 @@ from typing import Any
 
 import kopf
 
-from hostns.config import Config
 from hostns.controller import Controller
 from hostns.findings import GROUP, VERSION
 from hostns.kube import EXCEPTIONS_PLURAL, LIST_PAGE
@@ -20,7 +19,7 @@ from hostns.kube import EXCEPTIONS_PLURAL, LIST_PAGE
 WORKER_LIMIT = 500
 
 
-def configure_settings(settings: kopf.OperatorSettings, config: Config) -> None:
+def configure_settings(settings: kopf.OperatorSettings) -> None:
     # kopf would otherwise post its own Events for log lines on handled objects.
     settings.posting.enabled = False
     # No CRD/namespace scanning: it would need list/watch on CRDs and namespaces.
@@ -37,21 +36,17 @@ def configure_settings(settings: kopf.OperatorSettings, config: Config) -> None:
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
-    if config.peering:
-        settings.peering.standalone = False
-        settings.peering.name = config.peering
-        settings.peering.mandatory = True
-        settings.peering.clusterwide = True
-    else:
-        settings.peering.standalone = True
+    # No kopf peering: it pauses kopf's watches only, not our own loops. Several
+    # replicas coordinate through a Lease instead (hostns.leader), before kopf starts.
+    settings.peering.standalone = True
 
 
-def build_registry(controller: Controller, config: Config) -> kopf.OperatorRegistry:
+def build_registry(controller: Controller) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
     async def start(settings: kopf.OperatorSettings, **_: Any) -> None:
-        configure_settings(settings, config)
+        configure_settings(settings)
         await controller.start()
 
     @kopf.on.cleanup(registry=registry)

@@ -45,6 +45,12 @@ class Metrics:
             ["operation"],
             registry=self.registry,
         )
+        self.leader = Gauge(
+            "hostns_leader",
+            "1 while this process runs the operator (always, without leader election); "
+            "0 while it stands by for the Lease.",
+            registry=self.registry,
+        )
         self.findings = Gauge(
             "hostns_findings",
             "Findings by verdict and host namespace.",

@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
+import threading
+from collections.abc import Awaitable
 from typing import Any
 
 import kopf
 
-from hostns.config import Config
+from hostns.config import Config, ConfigError
 from hostns.controller import Controller
 from hostns.handlers import build_registry
 from hostns.kube import Kube
+from hostns.leader import Election, LeaderElector, LostLeadership
 from hostns.metrics import Metrics, start_server
 
 logger = logging.getLogger("hostns")
+
+# What stops the operator from outside: an asyncio.Event, or a threading.Event when
+# the operator runs in a thread of another program (as in the operator tests).
+StopFlag = asyncio.Event | threading.Event
 
 
 def configure_logging(config: Config) -> None:
@@ -33,15 +39,86 @@ async def operate(
     config: Config,
     *,
     server: str | None = None,
-    stop_flag: asyncio.Event | None = None,
+    stop_flag: StopFlag | None = None,
     ready_flag: asyncio.Event | None = None,
     controller_ready: asyncio.Future[Controller] | None = None,
 ) -> None:
-    """Run until stopped. `server` points both kopf and our client at a plain URL (tests)."""
+    """Run until stopped. `server` points both kopf and our client at a plain URL (tests).
+
+    With leader election, wait for the Lease first (watching nothing), and stop
+    with LostLeadership as soon as it is lost.
+    """
     kube = await Kube.connect(server)
     metrics = Metrics()
     controller = Controller(kube, config, metrics)
-    registry = build_registry(controller, config)
+    elector = _elector(config, kube)
+    standing_by = True
+
+    def healthy() -> bool:
+        # A standby is alive; a leader is alive while its loops run.
+        return standing_by or controller.healthy()
+
+    runner = await start_server(metrics, config.port, healthy) if config.port else None
+    try:
+        if elector is not None:
+            await _until_stopped(elector.acquire(), stop_flag)
+            if elector.is_leader is False:
+                return  # stopped while standing by
+        standing_by = False
+        metrics.leader.set(1)
+        if controller_ready is not None:
+            controller_ready.set_result(controller)
+        await _run_kopf(controller, config, server, elector, stop_flag, ready_flag)
+    finally:
+        metrics.leader.set(0)
+        if elector is not None:
+            await elector.release()
+        if runner is not None:
+            await runner.cleanup()
+        await kube.close()
+
+
+def _elector(config: Config, kube: Kube) -> LeaderElector | None:
+    if not config.leader_elect:
+        return None
+    namespace = config.leader_elect_namespace
+    if not namespace:
+        raise ConfigError("leader election needs the Lease's namespace (with_lease_namespace)")
+    seconds = config.leader_elect_seconds
+    election = Election(
+        namespace=namespace, name=config.leader_elect_lease, lease_seconds=seconds,
+        renew_deadline_seconds=seconds * 2 / 3, retry_seconds=seconds * 2 / 15,
+    )
+    return LeaderElector(kube, election)
+
+
+async def _until_stopped(work: Awaitable[None], stop_flag: StopFlag | None) -> None:
+    """Await `work`, or give it up when `stop_flag` is set first."""
+    task = asyncio.ensure_future(work)
+    if stop_flag is None:
+        await task
+        return
+    stopper = asyncio.ensure_future(_wait_flag(stop_flag))
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, stopper):
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+
+
+async def _run_kopf(
+    controller: Controller,
+    config: Config,
+    server: str | None,
+    elector: LeaderElector | None,
+    stop_flag: StopFlag | None,
+    ready_flag: asyncio.Event | None,
+) -> None:
+    registry = build_registry(controller)
     if server is not None:
 
         @kopf.on.login(registry=registry)
@@ -57,26 +134,54 @@ async def operate(
             info: kopf.ConnectionInfo | None = await kopf.login_via_async_client(**kwargs)
             return info
 
-    if controller_ready is not None:
-        controller_ready.set_result(controller)
-    runner = await start_server(metrics, config.port, controller.healthy) if config.port else None
+    # kopf stops on our stop flag, which the caller's flag or a lost Lease sets.
+    stop = asyncio.Event()
+    lost: list[LostLeadership] = []
+    helpers = []
+    if stop_flag is not None:
+        helpers.append(asyncio.create_task(_relay(stop_flag, stop)))
+    if elector is not None:
+        helpers.append(asyncio.create_task(_hold(elector, controller.kube, stop, lost)))
     try:
         await kopf.operator(
             registry=registry,
             clusterwide=not config.namespaces,
             namespaces=list(config.namespaces),
-            standalone=config.peering is None,
-            peering_name=config.peering,
-            # kopf pauses every peer when priorities tie; distinct random ones
-            # make exactly one replica active and the others stand by.
-            priority=random.randint(1, 1_000_000) if config.peering else None,
-            stop_flag=stop_flag,
+            standalone=True,
+            stop_flag=stop,
             ready_flag=ready_flag,
         )
     finally:
-        if runner is not None:
-            await runner.cleanup()
-        await kube.close()
+        for helper in helpers:
+            helper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await helper
+    if lost:
+        raise lost[0]
+
+
+async def _relay(source: StopFlag, target: asyncio.Event) -> None:
+    await _wait_flag(source)
+    target.set()
+
+
+async def _wait_flag(flag: StopFlag) -> None:
+    # Polled: a threading.Event (a test's or an embedding program's) has no awaitable wait.
+    while not flag.is_set():
+        await asyncio.sleep(0.1)
+
+
+async def _hold(
+    elector: LeaderElector, kube: Kube, stop: asyncio.Event, lost: list[LostLeadership]
+) -> None:
+    try:
+        await elector.hold()
+    except LostLeadership as exc:
+        # Fence first: the shutdown below must not flush findings beside a new leader.
+        kube.fence()
+        logger.error("stopping: %s", exc)
+        lost.append(exc)
+        stop.set()
 
 
 def run(config: Config) -> int:
@@ -86,6 +191,9 @@ def run(config: Config) -> int:
         ",".join(config.namespaces) or "<all>", int(config.retention_seconds),
         config.events, config.port,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(operate(config))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(operate(config))
+    except LostLeadership:
+        return 1  # the kubelet restarts the container, which stands by again
     return 0

@@ -10,67 +10,20 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from tests.e2e import kube
+from tests.e2e.harness import Kubectl, Operator, eventually, install, operator_identity
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "e2e-apps"
 OPERATOR_SA = "system:serviceaccount:hostns-system:hostns-operator"
 DEBUG_IMAGE = "registry.example.com/tools/debug:1.0"
 DIGEST = "sha256:" + "ab" * 32
-
-
-class Kubectl:
-    def __init__(self, kubeconfig: Path) -> None:
-        self.kubeconfig = kubeconfig
-
-    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return kube.run(self.kubeconfig, *args, stdin=stdin, check=check)
-
-    def apply(self, body: dict[str, Any]) -> None:
-        self.run("apply", "-f", "-", stdin=json.dumps(body))
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "-o", "json").stdout)
-
-    def findings(self) -> dict[str, dict[str, Any]]:
-        items = self.json("get", "hostnamespacefindings", "-n", NAMESPACE)["items"]
-        return {item["metadata"]["name"]: item for item in items}
-
-    def events(self, kind: str, name: str) -> list[dict[str, Any]]:
-        selector = f"involvedObject.kind={kind},involvedObject.name={name}"
-        items: list[dict[str, Any]] = self.json(
-            "get", "events", "-n", NAMESPACE, "--field-selector", selector
-        )["items"]
-        return items
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.25)
-    raise AssertionError(f"condition not met within {timeout}s; last value: {last!r}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def pod(name: str, images: tuple[str, ...] = ("nginx:1.25",), **spec: Any) -> dict[str, Any]:
@@ -92,72 +45,19 @@ def exception(name: str, images: list[str], **spec: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def admin(control_plane: Any) -> Kubectl:
-    return Kubectl(Path(control_plane.kubeconfig))
+    return Kubectl(Path(control_plane.kubeconfig), NAMESPACE)
 
 
 @pytest.fixture(scope="module")
 def installed(admin: Kubectl) -> Kubectl:
     """CRDs, namespace, ServiceAccount and RBAC exactly as deploy/base ships them."""
-    rendered = admin.run("kustomize", str(REPO / "deploy" / "base")).stdout
-    wanted = {"CustomResourceDefinition", "Namespace", "ServiceAccount", "ClusterRole",
-              "ClusterRoleBinding"}
-    docs = [d for d in yaml.safe_load_all(rendered) if d and d.get("kind") in wanted]
-    assert {d["kind"] for d in docs} == wanted, "deploy/base must ship all of these"
-    admin.run("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
-    admin.run("wait", "--for=condition=Established", "--timeout=60s",
-              "crd/hostnamespacefindings.hostns.io", "crd/hostnamespaceexceptions.hostns.io")
-    admin.run("create", "namespace", NAMESPACE, check=False)
+    install(admin, REPO / "deploy" / "base")
     return admin
 
 
 @pytest.fixture(scope="module")
 def operator_kubeconfig(installed: Kubectl, control_plane: Any, tmp_path_factory: Any) -> Path:
-    token = installed.run(
-        "create", "token", "hostns-operator", "-n", "hostns-system", "--duration=2h"
-    ).stdout.strip()
-    path = Path(tmp_path_factory.mktemp("operator")) / "kubeconfig"
-    return Path(control_plane.kubeconfig_for_token(token, path))
-
-
-class Operator:
-    """`hostns run` as a separate process, like the Deployment runs it."""
-
-    def __init__(self, kubeconfig: Path, log: Path) -> None:
-        self.kubeconfig, self.log, self.port = kubeconfig, log, free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
-        env.pop("KUBERNETES_SERVICE_HOST", None)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "hostns", "run", "--port", str(self.port),
-                 "--coalesce", "0.2s", "--resync-interval", "0", "--log-format", "json"],
-                env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-            )
-        eventually(self.healthy, timeout=60)
-
-    def healthy(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, self.log.read_text()
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    def metrics(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
-            return str(r.read().decode())
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
+    return operator_identity(installed, control_plane, Path(tmp_path_factory.mktemp("operator")))
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +99,7 @@ def test_the_operator_identity_can_read_pods(installed: Kubectl, verb: str) -> N
 
 
 def test_a_pod_write_with_the_operator_token_is_denied(operator_kubeconfig: Path) -> None:
-    as_operator = Kubectl(operator_kubeconfig)
+    as_operator = Kubectl(operator_kubeconfig, NAMESPACE)
     result = as_operator.run("run", "intruder", "-n", NAMESPACE, "--image=nginx", check=False)
     assert result.returncode != 0
     assert "forbidden" in result.stderr.lower()

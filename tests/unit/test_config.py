@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pytest
 
-from hostns.config import Config, ConfigError, add_run_arguments, config_from_args, parse_duration
+from hostns.config import (
+    Config,
+    ConfigError,
+    add_run_arguments,
+    config_from_args,
+    parse_duration,
+    with_lease_namespace,
+)
 
 
 def settings(argv: list[str], env: dict[str, str] | None = None) -> Config:
@@ -48,7 +56,7 @@ def test_the_defaults_watch_everything_and_keep_resolved_findings_a_week() -> No
     assert config.namespaces == ()
     assert config.retention_seconds == 7 * 86400
     assert (config.log_format, config.port, config.events) == ("text", 8080, True)
-    assert config.peering is None
+    assert config.leader_elect is False
 
 
 @pytest.mark.parametrize(
@@ -70,9 +78,13 @@ def test_the_defaults_watch_everything_and_keep_resolved_findings_a_week() -> No
         pytest.param([], {"HOSTNS_RESYNC_INTERVAL": "0"}, "resync_seconds", 0.0, id="resync 0 disables the periodic re-list"),
         pytest.param(["--resync-interval", "5m"], {"HOSTNS_RESYNC_INTERVAL": "1h"}, "resync_seconds", 300.0, id="resync flag wins over env"),
         pytest.param([], {"HOSTNS_COALESCE": "2s"}, "coalesce_seconds", 2.0, id="coalesce from env"),
-        pytest.param([], {"HOSTNS_PEERING": "hostns"}, "peering", "hostns", id="peering from env"),
-        pytest.param(["--peering", "p2"], {"HOSTNS_PEERING": "hostns"}, "peering", "p2", id="peering flag wins over env"),
-        pytest.param([], {"HOSTNS_PEERING": ""}, "peering", None, id="empty peering means standalone"),
+        pytest.param([], {"HOSTNS_LEADER_ELECT": "true"}, "leader_elect", True, id="leader election from env"),
+        pytest.param(["--no-leader-elect"], {"HOSTNS_LEADER_ELECT": "true"}, "leader_elect", False, id="no-leader-elect flag wins over env"),
+        pytest.param([], {"HOSTNS_LEADER_ELECT_NAMESPACE": "ops"}, "leader_elect_namespace", "ops", id="lease namespace from env"),
+        pytest.param(["--leader-elect-namespace", "x"], {"HOSTNS_LEADER_ELECT_NAMESPACE": "ops"}, "leader_elect_namespace", "x", id="lease namespace flag wins over env"),
+        pytest.param([], {"HOSTNS_LEADER_ELECT_LEASE": ""}, "leader_elect_lease", "hostns-operator", id="empty lease name means the default"),
+        pytest.param(["--leader-elect-lease", "hostns-b"], {}, "leader_elect_lease", "hostns-b", id="lease name flag"),
+        pytest.param([], {"HOSTNS_LEADER_ELECT_DURATION": "30s"}, "leader_elect_seconds", 30.0, id="lease duration from env"),
         pytest.param(["-v"], {}, "verbose", True, id="verbose flag"),
     ],
 )
@@ -94,6 +106,9 @@ def test_a_flag_wins_over_its_environment_variable_which_wins_over_the_default(
         pytest.param(["--retention", "7 days"], {}, "invalid duration", id="bad retention flag"),
         pytest.param([], {"HOSTNS_RESYNC_INTERVAL": "soon"}, "invalid duration", id="bad resync interval"),
         pytest.param([], {"HOSTNS_COALESCE": "-1s"}, "invalid duration", id="bad coalesce"),
+        pytest.param([], {"HOSTNS_LEADER_ELECT": "sometimes"}, "HOSTNS_LEADER_ELECT", id="leader election not a boolean"),
+        pytest.param(["--leader-elect-duration", "2s"], {}, "at least 3s", id="lease too short to renew"),
+        pytest.param(["--leader-elect-duration", "soon"], {}, "invalid duration", id="bad lease duration"),
     ],
 )
 def test_bad_settings_are_refused_with_a_config_error(argv: list[str], env: dict[str, str], message: str) -> None:
@@ -113,3 +128,21 @@ def test_settings_read_the_process_environment_when_none_is_given(monkeypatch: p
     parser = argparse.ArgumentParser()
     add_run_arguments(parser)
     assert config_from_args(parser.parse_args([])).retention_seconds == 3 * 3600
+
+
+def test_the_lease_lives_in_the_pods_own_namespace_unless_told(tmp_path: Path) -> None:
+    namespace_file = tmp_path / "namespace"
+    namespace_file.write_text("hostns-system\n")
+    assert with_lease_namespace(settings(["--leader-elect"]), namespace_file).leader_elect_namespace == "hostns-system"
+    told = settings(["--leader-elect", "--leader-elect-namespace", "ops"])
+    assert with_lease_namespace(told, namespace_file).leader_elect_namespace == "ops"
+
+
+def test_leader_election_outside_a_pod_without_a_namespace_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--leader-elect-namespace"):
+        with_lease_namespace(settings(["--leader-elect"]), tmp_path / "absent")
+
+
+def test_without_leader_election_no_namespace_is_needed(tmp_path: Path) -> None:
+    config = settings([])
+    assert with_lease_namespace(config, tmp_path / "absent") is config

@@ -110,11 +110,14 @@ def one(objs: tuple[Manifest, ...], kind: str, name: str) -> Manifest:
 
 
 def rules_of(role: Manifest) -> set[tuple[str, str, frozenset[str]]]:
-    """Rules as (apiGroup, resource, verbs) triples, one per group x resource."""
+    """Rules as (apiGroup, resource, verbs) triples, one per group x resource.
+
+    resourceNames only narrow a rule; reading it as the whole resource keeps the
+    checks below on the strict side.
+    """
     out = set()
     for rule in role.get("rules") or []:
         assert not rule.get("nonResourceURLs"), "no non-resource URLs are needed"
-        assert not rule.get("resourceNames"), "rules here are by resource, not by name"
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 out.add((group, resource, frozenset(rule["verbs"])))
@@ -137,7 +140,6 @@ EXCEPTION_RULES = {
     ("hostns.io", "hostnamespaceexceptions", READ),
     ("hostns.io", "hostnamespaceexceptions/status", STATUS),
 }
-PEERING_RULES = {("kopf.dev", "clusterkopfpeerings", frozenset({"get", "list", "watch", "patch"}))}
 
 
 # --- every kustomization renders ---------------------------------------------------------
@@ -238,9 +240,12 @@ def test_base_binds_the_cluster_role_to_the_operator_service_account_only() -> N
     ]
 
 
-def test_standalone_install_grants_nothing_on_kopf_peerings() -> None:
-    for role in find(render(DEPLOY / "base"), "ClusterRole"):
-        assert all(group != "kopf.dev" for group, _, _ in rules_of(role))
+def test_single_replica_install_grants_nothing_on_leases_or_kopf_peerings() -> None:
+    objs = render(DEPLOY / "base")
+    assert not find(objs, "Role")
+    for role in find(objs, "ClusterRole"):
+        groups = {group for group, _, _ in rules_of(role)}
+        assert not groups & {"kopf.dev", "coordination.k8s.io"}
 
 
 def test_namespaced_overlay_grants_pods_events_findings_only_in_watched_namespaces() -> None:
@@ -263,29 +268,35 @@ def test_namespaced_overlay_grants_pods_events_findings_only_in_watched_namespac
     assert env["HOSTNS_NAMESPACES"] == "team-a,team-b"
 
 
-def test_ha_overlay_runs_two_peered_replicas_with_peering_rights() -> None:
+def test_ha_overlay_runs_two_replicas_elected_through_one_lease_in_their_own_namespace() -> None:
     objs = render(DEPLOY / "overlays" / "ha")
     deployment = one(objs, "Deployment", "hostns-operator")
     assert deployment["spec"]["replicas"] == 2
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    assert container["args"] == ["--peering", "hostns-operator"]
-    crd = one(objs, "CustomResourceDefinition", "clusterkopfpeerings.kopf.dev")
-    assert crd["spec"]["group"] == "kopf.dev"
-    assert crd["spec"]["scope"] == "Cluster"
-    assert crd["spec"]["names"]["plural"] == "clusterkopfpeerings"
-    assert crd["spec"]["names"]["kind"] == "ClusterKopfPeering"
-    (version,) = crd["spec"]["versions"]
-    assert version["name"] == "v1" and version["served"] and version["storage"]
-    status = version["schema"]["openAPIV3Schema"]["properties"]["status"]
-    assert status["x-kubernetes-preserve-unknown-fields"] is True
-    one(objs, "ClusterKopfPeering", "hostns-operator")
-    assert rules_of(one(objs, "ClusterRole", "hostns-operator-peering")) == PEERING_RULES
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert _env(deployment)["HOSTNS_LEADER_ELECT"] == "true"
+    assert not find(objs, "CustomResourceDefinition", "clusterkopfpeerings.kopf.dev")
+    # The cluster-wide rights are the base's, unchanged.
     assert rules_of(one(objs, "ClusterRole", "hostns-operator")) == (
         NAMESPACED_RULES | EXCEPTION_RULES
     )
-    binding = one(objs, "ClusterRoleBinding", "hostns-operator-peering")
-    assert binding["roleRef"]["name"] == "hostns-operator-peering"
-    assert binding["subjects"][0]["name"] == "hostns-operator"
+    # Leases: a namespaced Role; get/update only on the one Lease by name, create by type
+    # (RBAC cannot restrict create by name), no list, watch or delete.
+    role = one(objs, "Role", "hostns-operator-leader-election")
+    assert role["metadata"]["namespace"] == "hostns-system"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"],
+         "resourceNames": ["hostns-operator"], "verbs": ["get", "update"]},
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+    ]
+    binding = one(objs, "RoleBinding", "hostns-operator-leader-election")
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                                  "name": "hostns-operator-leader-election"}
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "hostns-operator", "namespace": "hostns-system"}
+    ]
+    budget = one(objs, "PodDisruptionBudget", "hostns-operator")
+    assert budget["spec"]["maxUnavailable"] == 1
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
 
 
 # --- the operator pod ----------------------------------------------------------------------
@@ -353,14 +364,14 @@ def test_base_deployment_runs_one_operator_that_is_replaced_not_rolled() -> None
     env = _env(deployment)
     assert env["HOSTNS_PORT"] == "8080"
     assert env["HOSTNS_LOG_FORMAT"] in ("text", "json")
-    assert "HOSTNS_NAMESPACES" not in env and "HOSTNS_PEERING" not in env
+    assert "HOSTNS_NAMESPACES" not in env and "HOSTNS_LEADER_ELECT" not in env
 
 
-def test_the_deployment_uses_only_documented_settings() -> None:
-    documented = {
-        "HOSTNS_NAMESPACES", "HOSTNS_RETENTION", "HOSTNS_LOG_FORMAT", "HOSTNS_PORT",
-        "HOSTNS_EVENTS", "HOSTNS_RESYNC_INTERVAL", "HOSTNS_PEERING", "POD_ID",
-    }
+def test_the_deployment_uses_only_settings_the_readme_documents() -> None:
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("### Configuration"):]
+    documented = set(re.findall(r"`(HOSTNS_[A-Z_]+)`", table)) | {"POD_ID"}
+    assert {"HOSTNS_PORT", "HOSTNS_LEADER_ELECT"} <= documented
     for where, deployment in _deployments():
         assert set(_env(deployment)) <= documented, where
 
