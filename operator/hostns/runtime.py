@@ -13,7 +13,7 @@ import kopf
 
 from hostns.config import Config, ConfigError
 from hostns.controller import Controller
-from hostns.handlers import build_registry
+from hostns.handlers import EventOnlyMemories, build_registry
 from hostns.kube import Kube
 from hostns.leader import Election, LeaderElector, LostLeadership
 from hostns.metrics import Metrics, start_server
@@ -148,6 +148,7 @@ async def _run_kopf(
             clusterwide=not config.namespaces,
             namespaces=list(config.namespaces),
             standalone=True,
+            memories=EventOnlyMemories(),
             stop_flag=stop,
             ready_flag=ready_flag,
         )

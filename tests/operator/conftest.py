@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import AsyncIterator
 from typing import Any
@@ -125,8 +126,8 @@ def config() -> Config:
     return Config(port=0, coalesce_seconds=0.05, resync_seconds=0)
 
 
-@pytest.fixture()
-async def operator(emulator: kmock.RawHandler, config: Config) -> AsyncIterator[Controller]:
+@contextlib.asynccontextmanager
+async def running_operator(emulator: kmock.RawHandler, config: Config) -> AsyncIterator[Controller]:
     """The operator in its own thread and event loop, as in production.
 
     kopf waits for every task of its loop to end when it stops; in its own loop
@@ -161,7 +162,15 @@ async def operator(emulator: kmock.RawHandler, config: Config) -> AsyncIterator[
         await asyncio.sleep(0.05)
     else:
         raise AssertionError("kopf never started watching pods")
-    yield controller
-    stop_flag.set()
-    await asyncio.to_thread(thread.join, 15)
+    try:
+        yield controller
+    finally:
+        stop_flag.set()
+        await asyncio.to_thread(thread.join, 15)
     assert not thread.is_alive(), "the operator did not stop"
+
+
+@pytest.fixture()
+async def operator(emulator: kmock.RawHandler, config: Config) -> AsyncIterator[Controller]:
+    async with running_operator(emulator, config) as controller:
+        yield controller

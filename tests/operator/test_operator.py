@@ -13,7 +13,7 @@ import pytest
 from hostns.config import Config
 from hostns.controller import Controller
 
-from .conftest import Cluster
+from .conftest import Cluster, running_operator
 
 DEBUG_IMAGE = "registry.example.com/tools/debug:1.0"
 
@@ -345,3 +345,27 @@ class TestRetention:
             )
 
         await eventually(deleted, timeout=6.0)
+
+
+async def test_kopf_keeps_no_per_pod_memory(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, emulator: Any, config: Config
+) -> None:
+    """kopf would keep ~1 KB per pod ever seen (until deleted); the operator keeps none."""
+    import hostns.runtime
+    from hostns.handlers import EventOnlyMemories
+
+    created: list[EventOnlyMemories] = []
+
+    class Recorded(EventOnlyMemories):
+        def __init__(self) -> None:
+            super().__init__()
+            created.append(self)
+
+    monkeypatch.setattr(hostns.runtime, "EventOnlyMemories", Recorded)
+    async with running_operator(emulator, config):
+        await cluster.create_pod(pod("agent", hostNetwork=True))
+        for i in range(5):
+            await cluster.create_pod(pod(f"plain-{i}"))
+        await finding(cluster, "default", "pod-agent", "Violation")
+        (memories,) = created
+        assert list(memories.iter_all_memories()) == []
