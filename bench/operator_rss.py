@@ -24,18 +24,55 @@ sys.path.insert(0, str(REPO / "hack" / "controlplane"))
 from launcher import ControlPlane, free_port  # noqa: E402
 
 
+def container(index: int, j: int) -> dict[str, Any]:
+    """A container spec of the size a Deployment's usually is (env, probes, mounts)."""
+    return {
+        "name": f"c{j}",
+        "image": f"registry.example.com/team{index % 30}/app{j}:1.{index % 7}.3",
+        "imagePullPolicy": "IfNotPresent",
+        "args": ["--config=/etc/app/config.yaml", "--log-level=info", f"--shard={index % 16}"],
+        "env": [{"name": f"APP_SETTING_{k}", "value": f"value-{k}-{index % 97}"}
+                for k in range(12)],
+        "ports": [{"name": "http", "containerPort": 8080 + j, "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
+                      "limits": {"memory": "256Mi"}},
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080 + j},
+                           "periodSeconds": 10},
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080 + j},
+                          "periodSeconds": 20},
+        "volumeMounts": [{"name": "config", "mountPath": "/etc/app"},
+                         {"name": "data", "mountPath": "/var/lib/app"}],
+        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]}},
+    }
+
+
 def pod(index: int) -> dict[str, Any]:
+    """A pod about the size of a real one (~5 KB of JSON with the server's managedFields;
+    status is left to a kubelet, which this control plane does not have)."""
     host = index % 4 == 0
-    metadata: dict[str, Any] = {"name": f"pod-{index}", "namespace": f"bench-{index % 10}",
-                                "labels": {"app": f"app-{index % 100}"}}
+    metadata: dict[str, Any] = {
+        "name": f"pod-{index}", "namespace": f"bench-{index % 10}",
+        "labels": {"app": f"app-{index % 100}", "app.kubernetes.io/part-of": "bench",
+                   "app.kubernetes.io/version": f"1.{index % 7}.3", "team": f"team{index % 30}"},
+        "annotations": {"kubectl.kubernetes.io/default-container": "c0",
+                        "prometheus.io/scrape": "true", "prometheus.io/port": "8080",
+                        "checksum/config": f"{index:064x}"},
+    }
     if host:
         metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "DaemonSet",
                                         "name": f"agent-{index % 50}", "uid": f"u{index % 50}",
                                         "controller": True}]
-    containers = [{"name": f"c{j}", "image": f"registry.example.com/team{index % 30}/app{j}:1"}
-                  for j in range(3)]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
-            "spec": {"hostNetwork": host, "containers": containers}}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": {
+        "hostNetwork": host,
+        "containers": [container(index, j) for j in range(3)],
+        "volumes": [{"name": "config", "configMap": {"name": f"app-{index % 100}-config"}},
+                    {"name": "data", "emptyDir": {}}],
+        "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                         "effect": "NoExecute", "tolerationSeconds": 300}],
+        "nodeSelector": {"kubernetes.io/os": "linux"},
+        "terminationGracePeriodSeconds": 30,
+    }}
 
 
 def rss(pid: int) -> dict[str, str]:

@@ -21,7 +21,7 @@ from hostns.findings import GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION
 
 EXCEPTIONS_PLURAL: Final = "hostnamespaceexceptions"
 MERGE_PATCH: Final = "application/merge-patch+json"
-LIST_PAGE: Final = 500
+LIST_PAGE: Final = 100  # ~8 MB of Python objects per page of real pods (bench/README.md)
 
 
 class ApiError(Exception):

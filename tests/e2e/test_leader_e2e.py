@@ -5,7 +5,7 @@ with the rights deploy/overlays/ha grants (its Role on leases, the base ClusterR
 the rest). Exactly one works at a time; the other evaluates nothing and writes nothing.
 The tests kill the leader (the standby takes over after the lease duration), stop it
 cleanly (it releases the Lease), and take its right to renew away (it stops itself).
-A short lease (3 s: renew every 0.4 s, give up after 2 s) keeps the suite quick.
+A short lease (5 s: renew every 0.67 s, give up after 3.3 s) keeps the suite quick.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.e2e.harness import REPO, Kubectl, Operator, eventually, install, oper
 
 NAMESPACE = "e2e-ha"
 LEASE = ("hostns-system", "hostns-operator")
-LEASE_SECONDS = 3.0
+LEASE_SECONDS = 5.0
 ELECTION_ARGS = (
     "--leader-elect", "--leader-elect-namespace", LEASE[0],
     "--leader-elect-duration", f"{LEASE_SECONDS:g}s", "--namespace", NAMESPACE,
@@ -91,7 +91,7 @@ def test_one_replica_leads_and_the_standby_neither_watches_nor_writes(
     assert second.metric("hostns_api_writes_total") == 0
     assert second.healthy(), "a standby is alive for its probes"
     spec = lease(admin)
-    assert spec["holderIdentity"] and spec["leaseDurationSeconds"] == 3
+    assert spec["holderIdentity"] and spec["leaseDurationSeconds"] == LEASE_SECONDS
 
 
 def test_a_killed_leader_is_replaced_after_the_lease_duration(

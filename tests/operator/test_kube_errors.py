@@ -18,7 +18,7 @@ from aiohttp import web
 
 from hostns.config import Config
 from hostns.controller import Controller
-from hostns.kube import ApiError, Kube
+from hostns.kube import LIST_PAGE, ApiError, Kube
 from hostns.metrics import Metrics
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
@@ -95,7 +95,7 @@ async def test_an_expired_continue_token_raises_instead_of_ending_the_list(serve
 
 async def test_pages_are_followed_to_the_end_when_the_server_answers(serve: Any) -> None:
     async def handler(request: web.Request) -> web.Response:
-        assert request.query["limit"] == "500"
+        assert request.query["limit"] == str(LIST_PAGE)
         if request.query.get("continue") == "next":
             return page([host_pod("b")])
         return page([host_pod("a")], token="next")
