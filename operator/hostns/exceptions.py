@@ -25,11 +25,21 @@ _CACHE_LIMIT = 65536
 
 
 def parse_time(value: str) -> datetime:
-    """Parse an RFC 3339 timestamp (with `Z` or an offset) into an aware datetime."""
+    """Parse an RFC 3339 timestamp (with `Z` or an offset) into an aware UTC datetime.
+
+    Raises ValueError for anything unusable, including a valid RFC 3339 time
+    that falls outside 0001-01-01..9999-12-31 once converted to UTC
+    (`9999-12-31T23:00:00-05:00`): Python cannot represent it.
+    """
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(
+            f"timestamp {value!r} is outside 0001-01-01T00:00:00Z..9999-12-31T23:59:59Z in UTC"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +86,31 @@ def _string_list(spec: Mapping[str, Any], field: str) -> list[str] | None:
 
 
 def compile_exception(body: Mapping[str, Any]) -> CompiledException:
-    """Compile an exception body. Never raises: problems make it Invalid."""
+    """Compile an exception body. Never raises: problems make it Invalid.
+
+    Security: whatever goes wrong while compiling, the result is an Invalid
+    exception that trusts nothing. Were an error to escape, the caller would
+    keep the previously compiled spec, and an exception edited to a value we
+    cannot read would go on trusting what its old spec trusted.
+    """
+    name, generation = _identity(body)
+    try:
+        return _compile(body, name, generation)
+    except Exception as exc:  # any failure at all must withdraw trust
+        return _invalid(name, "", generation, f"cannot be compiled: {type(exc).__name__}: {exc}")
+
+
+def _identity(body: Mapping[str, Any]) -> tuple[str, int]:
     metadata = field(body, "metadata")
-    name = str(metadata.get("name") or "")
+    name = metadata.get("name")
     generation = metadata.get("generation")
-    generation = generation if isinstance(generation, int) else 0
+    return (
+        name if isinstance(name, str) else "",
+        generation if isinstance(generation, int) and not isinstance(generation, bool) else 0,
+    )
+
+
+def _compile(body: Mapping[str, Any], name: str, generation: int) -> CompiledException:
     spec = body.get("spec")
     if not isinstance(spec, Mapping):
         return _invalid(name, "", generation, "spec is missing")

@@ -94,10 +94,52 @@ def _container_digest(image: str, status: Mapping[str, Any] | None) -> str | Non
     return ref.digest if ref.digest is not None else _reported_digest(image, status)
 
 
+def container_list_problem(spec: Mapping[str, Any], at: str = "spec") -> str | None:
+    """Why the container lists of `spec` are not lists of containers, or None when they are.
+
+    `at` is where the pod spec sits in its document (`spec.template.spec` in a
+    Deployment), for the message.
+
+    The API server would refuse such a pod; a scanner still meets it in Git, and
+    `containers: {}` beside a trusted init container must not read as "no other
+    container" (see `containers_of`).
+    """
+    for spec_key, _ in CONTAINER_KINDS:
+        if spec_key not in spec:
+            continue
+        entries = spec[spec_key]
+        if not isinstance(entries, list):
+            return f"{at}.{spec_key} must be a list of containers, not {_shape(entries)}"
+        for position, entry in enumerate(entries):
+            if not isinstance(entry, Mapping):
+                where = f"{at}.{spec_key}[{position}]"
+                return f"{where} must be a container object, not {_shape(entry)}"
+            image = entry.get("image")
+            if not isinstance(image, str) or not image:
+                return f"{at}.{spec_key}[{position}].image must be a non-empty string"
+    return None
+
+
+def _shape(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"[:60]
+
+
 def containers_of(spec: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[Container, ...]:
+    """Every container of the spec, in the order init, regular, ephemeral.
+
+    Fail closed: a container list that is present but not a list (`null`, `{}`,
+    `""`, `0`, `false`) is recorded as one `<unreadable>` container instead of
+    being read as empty, so that it can never be trusted.
+    """
     containers: list[Container] = []
     for spec_key, status_key in CONTAINER_KINDS:
-        entries = spec.get(spec_key) or []
+        entries = spec.get(spec_key, [])
         statuses = status.get(status_key)
         statuses = statuses if isinstance(statuses, list) else []
         # Only well-formed statuses: a non-string name would not even be hashable.
@@ -107,7 +149,6 @@ def containers_of(spec: Mapping[str, Any], status: Mapping[str, Any]) -> tuple[C
             if isinstance(s, Mapping) and isinstance(s.get("name"), str)
         }
         if not isinstance(entries, list):
-            # An unreadable container list cannot be trusted: record it as such.
             containers.append(Container("?", spec_key, "<unreadable>", None))
             continue
         for entry in entries:

@@ -19,7 +19,7 @@ from hostns.evaluation import COMPLIANT, EXCEPTED, VIOLATION, PodVerdict, evalua
 from hostns.exceptions import EXPIRED, CompiledException, ExceptionSet, compile_exception
 from hostns.findings import API_VERSION, GROUP
 from hostns.manifests import Manifest, ManifestError, Origin
-from hostns.pods import containers_of, flags_of
+from hostns.pods import container_list_problem, containers_of, flags_of
 
 EXCEPTION_KIND: Final = "HostNamespaceException"
 DEFAULT_NAMESPACE: Final = "default"
@@ -171,15 +171,23 @@ def compile_exceptions(
 
 
 def _template(manifest: Manifest, kind: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
-    """(spec, labels) of the manifest's pod template; ManifestError when there is none."""
+    """(spec, labels) of the manifest's pod template.
+
+    ManifestError when there is none, or when its container lists are not lists
+    of containers: the API server would refuse it, and reading `containers: {}`
+    as empty would let a trusted container beside it vouch for the pod.
+    """
     path = POD_BEARING[kind].template
     node: Any = manifest.body
     for key in path:
         node = mapping(node).get(key)
     spec = mapping(node).get("spec")
+    where = ".".join((*path, "spec"))
     if not isinstance(spec, Mapping):
-        where = ".".join((*path, "spec"))
         raise ManifestError(manifest.origin, f"{kind} has no pod spec at `{where}`")
+    problem = container_list_problem(spec, where)
+    if problem is not None:
+        raise ManifestError(manifest.origin, f"{kind}: {problem}")
     labels = field(node, "metadata").get("labels")
     return spec, mapping(labels)
 

@@ -135,6 +135,8 @@ def test_a_bad_pattern_is_rejected_at_admission_with_a_message_naming_the_mistak
     ({"podSelector": {"matchLabels": {"not a key": "x"}}}, "matchLabels keys must be label keys"),
     ({"podSelector": {"matchLabels": {"app": "not a value"}}}, "spec.podSelector.matchLabels.app"),
     ({"expiresAt": "tomorrow"}, "date-time"),
+    ({"expiresAt": "9999-12-31T23:00:00-05:00"}, "expiresAt must fall between"),
+    ({"expiresAt": "0001-01-01T00:30:00+01:00"}, "expiresAt must fall between"),
     ({"namespaces": ["Not_A_Namespace"]}, "spec.namespaces[0]"),
 ])
 def test_a_bad_exception_spec_is_rejected_at_admission(

@@ -57,6 +57,9 @@ def test_a_minimal_exception_is_active_and_covers_everything() -> None:
         pytest.param({"expiresAt": "next tuesday"}, "", id="unparseable expiresAt"),
         pytest.param({"expiresAt": "2026-12-01T00:00:00"}, "time zone", id="expiresAt without a time zone"),
         pytest.param({"expiresAt": 1767225600}, "RFC 3339", id="expiresAt as a number"),
+        pytest.param({"expiresAt": "9999-12-31T23:00:00-05:00"}, "outside", id="expiresAt past year 9999 in UTC"),
+        pytest.param({"expiresAt": "0001-01-01T00:30:00+01:00"}, "outside", id="expiresAt before year 1 in UTC"),
+        pytest.param({"podSelector": {"matchLabels": {"app": {"nested": "map"}}}}, "", id="selector value that is a map"),
         pytest.param({"reason": ""}, "reason", id="empty reason"),
         pytest.param({"reason": "   "}, "reason", id="blank reason"),
         pytest.param({"reason": None}, "reason", id="missing reason"),
@@ -94,6 +97,35 @@ def test_a_malformed_exception_body_never_raises(body: dict[str, Any]) -> None:
         assert exc.state(NOW) == ACTIVE  # no metadata is odd, but the spec is usable
     else:
         assert exc.state(NOW) == INVALID
+
+
+def test_any_failure_while_compiling_makes_the_exception_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the error, it must not escape: the caller would keep the old, trusting spec."""
+    import hostns.exceptions as module
+
+    def explode(text: str) -> None:
+        raise RuntimeError("a parser bug")
+
+    monkeypatch.setattr(module, "parse_pattern", explode)
+    exc = compile_exception(exception_body("buggy", ["nginx"]))
+    assert exc.state(NOW) == INVALID
+    assert (exc.name, exc.generation) == ("buggy", 1)
+    assert exc.error is not None and "RuntimeError: a parser bug" in exc.error
+
+
+def test_an_exception_edited_to_an_unusable_expiry_stops_trusting_at_once() -> None:
+    from hostns.state import ClusterState
+
+    state = ClusterState()
+    body = exception_body("agent", ["nginx"])
+    state.set_exception(body)
+    assert len(state.exception_set(NOW)) == 1
+    edited = exception_body("agent", ["nginx"], expiresAt="9999-12-31T23:00:00-05:00")
+    edited["metadata"]["generation"] = 2
+    compiled, changed = state.set_exception(edited)
+    assert changed and compiled.state(NOW) == INVALID and compiled.generation == 2
+    assert len(state.exception_set(NOW)) == 0
+    assert state.exception_set(NOW).trusting("nginx", None) == frozenset()
 
 
 # --- expiry ---------------------------------------------------------------------------

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from hostns.pods import Container, PodFacts, flag_set, flags_of, pod_facts
+from hostns.evaluation import VIOLATION
+from hostns.pods import Container, PodFacts, container_list_problem, flag_set, flags_of, pod_facts
 
-from .builders import CONFIG_ID, DIGEST, OTHER_DIGEST, owner, pod, status
+from .builders import CONFIG_ID, DIGEST, OTHER_DIGEST, exception_body, judge, owner, pod, status
 
 # --- host-namespace flags --------------------------------------------------------------
 
@@ -90,7 +91,12 @@ def test_a_container_without_an_image_is_recorded_as_missing() -> None:
         pytest.param([{"name": "c0", "image": 7}], [("c0", "<missing>")], id="image is a number"),
         pytest.param([{"name": "c0", "image": ""}], [("c0", "<missing>")], id="image is empty"),
         pytest.param([{"image": "nginx"}], [("?", "nginx")], id="container without a name"),
-        pytest.param(None, [], id="null container list"),
+        pytest.param(None, [("?", "<unreadable>")], id="null container list"),
+        pytest.param({}, [("?", "<unreadable>")], id="empty map"),
+        pytest.param("", [("?", "<unreadable>")], id="empty string"),
+        pytest.param(0, [("?", "<unreadable>")], id="zero"),
+        pytest.param(False, [("?", "<unreadable>")], id="false"),
+        pytest.param([], [], id="empty list"),
     ],
 )
 def test_unreadable_containers_are_recorded_so_they_cannot_be_trusted(
@@ -99,6 +105,38 @@ def test_unreadable_containers_are_recorded_so_they_cannot_be_trusted(
     body = pod()
     body["spec"]["containers"] = containers
     assert [(c.name, c.image) for c in pod_facts(body).containers] == expected
+
+
+@pytest.mark.parametrize("key", ["initContainers", "containers", "ephemeralContainers"])
+@pytest.mark.parametrize("falsy", [None, {}, "", 0, False], ids=["null", "map", "string", "zero", "false"])
+def test_a_falsy_container_list_beside_a_trusted_container_is_a_violation(key: str, falsy: Any) -> None:
+    body = pod(images=["nginx"], flags=["hostNetwork"])
+    if key == "containers":  # the trusted container moves to the init list
+        body["spec"]["initContainers"] = body["spec"]["containers"]
+    body["spec"][key] = falsy
+    verdict = judge(body, exception_body("nginx", ["nginx"]))
+    assert verdict.verdict == VIOLATION
+    assert "<unreadable>" in verdict.uncovered_images
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        pytest.param({"containers": {}}, "spec.containers must be a list of containers, not an object", id="map"),
+        pytest.param({"initContainers": None}, "spec.initContainers must be a list of containers, not null", id="null"),
+        pytest.param({"ephemeralContainers": ""}, "spec.ephemeralContainers must be a list of containers, not str ''", id="string"),
+        pytest.param({"containers": [{"name": "a", "image": "nginx"}, "busybox"]}, "spec.containers[1] must be a container object, not str 'busybox'", id="entry"),
+        pytest.param({"containers": [{"name": "a", "image": 7}]}, "spec.containers[0].image must be a non-empty string", id="image"),
+        pytest.param({"containers": [{"name": "a"}]}, "spec.containers[0].image must be a non-empty string", id="no image"),
+    ],
+)
+def test_container_list_problems_are_named_precisely(spec: dict[str, Any], problem: str) -> None:
+    assert container_list_problem(spec) == problem
+
+
+def test_well_formed_container_lists_have_no_problem() -> None:
+    assert container_list_problem(pod(images=["nginx", "busybox"])["spec"]) is None
+    assert container_list_problem({}) is None
 
 
 # --- digests: from the spec, or from the kubelet for the same image ----------------------
