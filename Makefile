@@ -32,7 +32,7 @@ lint: $(STAMP) ## ruff + mypy --strict
 	$(VENV)/bin/ruff check operator tests bench hack
 	$(VENV)/bin/mypy
 
-e2e: $(STAMP) ## end-to-end suite (builds the local control plane if needed)
+e2e: $(STAMP) controlplane ## end-to-end suite (builds the local control plane if needed)
 	$(PY) -m pytest tests/e2e
 
 controlplane: ## build kube-apiserver + etcd from Go modules (cached outside the tree)
