@@ -14,8 +14,6 @@ but never a judged one — see its docstring for why.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 import re
@@ -131,12 +129,43 @@ def expand_inputs(paths: Sequence[str]) -> list[str]:
     return files
 
 
-def _open(raw: IO[bytes]) -> IO[bytes]:
-    """`raw`, or a streaming decompressor over it when it starts like gzip."""
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
-    if buffered.peek(2)[:2] == _GZIP_MAGIC:
-        return io.BufferedReader(gzip.GzipFile(fileobj=buffered, mode="rb"), CHUNK)
-    return buffered
+def _gunzip(first: bytes, raw: IO[bytes]) -> Iterator[bytes]:
+    """Decompressed chunks of a gzip stream (members one after another, as `cat a.gz b.gz`).
+
+    Decompressed incrementally, so a truncated file (rotated while written, or cut by
+    a copy) still yields everything before the cut, then raises EOFError.
+    """
+    data, inflater = first, zlib.decompressobj(wbits=31)
+    while True:
+        if not data:
+            data = raw.read(CHUNK)
+            if not data:
+                if not inflater.eof:
+                    raise EOFError("compressed file ended before the end-of-stream marker")
+                return
+        # Bounded output per call: logs compress tenfold and more.
+        out = inflater.decompress(data, CHUNK)
+        data = inflater.unconsumed_tail
+        if out:
+            yield out
+        if inflater.eof:
+            data = inflater.unused_data + data
+            if not data:
+                data = raw.read(CHUNK)
+                if not data:
+                    return
+            inflater = zlib.decompressobj(wbits=31)  # the next member
+
+
+def _chunks(raw: IO[bytes]) -> Iterator[bytes]:
+    """The bytes of `raw`, decompressed when it starts like gzip (whatever its name)."""
+    first = raw.read(CHUNK)
+    if first[:2] == _GZIP_MAGIC:
+        yield from _gunzip(first, raw)
+        return
+    while first:
+        yield first
+        first = raw.read(CHUNK)
 
 
 def _events_of(document: Any) -> Iterator[Mapping[str, Any]] | str:
@@ -190,7 +219,7 @@ class AuditLogReader:
         if path == STDIN:
             if self.stdin is None:
                 raise InputError(f"{STDIN_NAME}: standard input is not available")
-            yield from self._read_stream(_open(self.stdin), STDIN_NAME)
+            yield from self._read_stream(self.stdin, STDIN_NAME)
             return
         try:
             raw = open(path, "rb")  # noqa: SIM115 - closed below, after the generator ends
@@ -198,48 +227,45 @@ class AuditLogReader:
             self._bad(path, 0, f"cannot open: {exc.strerror or exc}")
             return
         with raw:
-            yield from self._read_stream(_open(raw), path)
+            yield from self._read_stream(raw, path)
 
     def _bad(self, file: str, line: int, problem: str) -> None:
         self.stats.bad += 1
         self.on_bad(BadLine(file, line, problem))
 
-    def _read_stream(self, stream: IO[bytes], name: str) -> Iterator[Mapping[str, Any]]:
+    def _read_stream(self, raw: IO[bytes], name: str) -> Iterator[Mapping[str, Any]]:
+        chunks = _chunks(raw)
         try:
-            first = stream.peek(4096)[:4096]  # type: ignore[attr-defined]
+            first = next(chunks, b"")
         except (OSError, EOFError, zlib.error) as exc:
             self._bad(name, 1, f"cannot read: {exc}")
             return
         head = first.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0].strip()
         if head in (b"{", b"["):
-            yield from self._read_document(stream, name)
-            return
-        yield from self._read_lines(stream, name)
+            yield from self._read_document(first, chunks, name)
+        else:
+            yield from self._read_lines(first, chunks, name)
 
-    def _read_lines(self, stream: IO[bytes], name: str) -> Iterator[Mapping[str, Any]]:
+    def _read_lines(
+        self, first: bytes, chunks: Iterator[bytes], name: str
+    ) -> Iterator[Mapping[str, Any]]:
         stats = self.stats
         check = may_be_judged if self.prefilter else None
         number = 0  # lines before the current chunk
         pending = b""  # the unfinished last line of the previous chunk
         too_long = False  # skipping the rest of an over-long line
-        while True:
-            try:
-                chunk = stream.read(CHUNK)
-            except (OSError, EOFError, zlib.error) as exc:
-                # A truncated rotated .gz (the file was being written): say so, keep going.
-                self._bad(name, number + 1, f"cannot read further: {exc}")
-                return
-            if not chunk:
-                break
+        chunk = first
+        while chunk:
             stats.bytes += len(chunk)
             lines = chunk.split(b"\n")
             if too_long:
                 if len(lines) == 1:
-                    continue  # still inside the over-long line
-                lines[0], too_long = b"", False  # its tail: already reported
+                    lines = []  # still inside the over-long line
+                else:
+                    lines[0], too_long = b"", False  # its tail: already reported
             else:
                 lines[0] = pending + lines[0]
-            pending = lines.pop()
+            pending = lines.pop() if lines else b""
             if len(pending) > MAX_LINE:
                 self._bad(name, number + len(lines) + 1, f"line longer than {MAX_LINE} bytes")
                 too_long, pending = True, b""
@@ -252,6 +278,12 @@ class AuditLogReader:
                     yield from self._decode(line, name, offset)
             number += len(lines)
             stats.lines = number
+            try:
+                chunk = next(chunks, b"")
+            except (OSError, EOFError, zlib.error) as exc:
+                # A truncated rotated .gz (it was being written): say so, keep going.
+                self._bad(name, number + 1, f"cannot read further: {exc}")
+                return
         if pending and not too_long:
             number += 1
             stats.lines = number
@@ -276,18 +308,24 @@ class AuditLogReader:
             self.stats.events += 1
             yield event
 
-    def _read_document(self, stream: IO[bytes], name: str) -> Iterator[Mapping[str, Any]]:
+    def _read_document(
+        self, first: bytes, chunks: Iterator[bytes], name: str
+    ) -> Iterator[Mapping[str, Any]]:
+        parts, size = [first], len(first)
         try:
-            data = stream.read(MAX_DOCUMENT + 1)
+            for chunk in chunks:
+                parts.append(chunk)
+                size += len(chunk)
+                if size > MAX_DOCUMENT:
+                    self._bad(name, 1, f"pretty-printed document larger than {MAX_DOCUMENT} "
+                              "bytes; write one event per line (jq -c)")
+                    return
         except (OSError, EOFError, zlib.error) as exc:
             self._bad(name, 1, f"cannot read: {exc}")
             return
-        self.stats.bytes += len(data)
+        data = b"".join(parts)
+        self.stats.bytes += size
         self.stats.lines += data.count(b"\n") + 1
-        if len(data) > MAX_DOCUMENT:
-            self._bad(name, 1, f"pretty-printed document larger than {MAX_DOCUMENT} bytes; "
-                      "write one event per line (jq -c)")
-            return
         yield from self._decode(data, name, 1)
 
 
