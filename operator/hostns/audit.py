@@ -199,16 +199,24 @@ def time_of(event: Mapping[str, Any]) -> datetime | None:
 
 def judged_kind(event: Mapping[str, Any]) -> str | None:
     """The pod-bearing kind this request writes, or None when it is not judged."""
-    if event.get("stage") not in JUDGED_STAGES or event.get("verb") not in JUDGED_VERBS:
-        return None
     ref = sub(event, "objectRef")
-    kind = RESOURCES.get(ref.get("resource"))  # type: ignore[arg-type]
+    return judged_kind_of(
+        event.get("stage"), event.get("verb"),
+        ref.get("resource"), ref.get("apiGroup"), ref.get("subresource"),
+    )
+
+
+def judged_kind_of(
+    stage: Any, verb: Any, resource: Any, api_group: Any, subresource: Any
+) -> str | None:
+    """`judged_kind` on the five fields that decide it (the reader's skip uses it too)."""
+    if stage not in JUDGED_STAGES or verb not in JUDGED_VERBS:
+        return None
+    kind = RESOURCES.get(resource) if isinstance(resource, str) else None
     if kind is None:
         return None
-    group = ref.get("apiGroup") or ""
-    if group not in POD_BEARING[kind].groups:
+    if (api_group or "") not in POD_BEARING[kind].groups:
         return None  # a `jobs` resource of some CRD's group has another shape
-    subresource = ref.get("subresource") or ""
     # `status`, `scale`, `binding`, `eviction`... do not change the pod spec; the
     # ephemeral containers `kubectl debug` adds run in the pod's namespaces.
     if subresource and not (kind == "Pod" and subresource == EPHEMERAL_CONTAINERS):

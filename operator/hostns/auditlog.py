@@ -7,22 +7,25 @@ an Elasticsearch hit's `_source`). A file whose first line is only `{` or `[` is
 pretty-printed document and is read whole (bounded by MAX_DOCUMENT).
 
 Most lines of a real log are reads (get/list/watch) and writes of other
-resources. `may_be_judged` rejects those from the raw bytes, without decoding;
-it can let an irrelevant line through (that line is then decoded and dropped),
-but never a judged one — see its docstring for why.
+resources. Each line is first decoded into `_Head`, a msgspec Struct of only the
+fields that decide whether a request is judged (stage, verb, objectRef): msgspec
+parses the whole line, escapes and all, but builds nothing for the other fields,
+so an irrelevant line costs about a microsecond and the decision is exact — no
+byte heuristic to fool. Only lines holding a judged request are decoded whole.
+Malformed JSON is caught by the first decode, so every bad line is reported.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
 
-from hostns.audit import JUDGED_STAGES, JUDGED_VERBS, RESOURCES
+import msgspec
+
+from hostns.audit import judged_kind_of
 
 STDIN: Final = "-"
 STDIN_NAME: Final = "<stdin>"
@@ -31,38 +34,45 @@ MAX_LINE: Final = 64 << 20  # a longer line is reported bad and skipped, not hel
 MAX_DOCUMENT: Final = 256 << 20  # a pretty-printed document larger than this is refused
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 
-# The string values a judged event must hold, as JSON string tokens (with quotes).
-_VERB_TOKENS: Final = tuple(f'"{verb}"'.encode() for verb in sorted(JUDGED_VERBS))
-_STAGE_TOKENS: Final = tuple(f'"{stage}"'.encode() for stage in sorted(JUDGED_STAGES))
-_RESOURCE_TOKENS: Final = tuple(f'"{resource}"'.encode() for resource in sorted(RESOURCES))
-# A `\u` escape of an ASCII letter (upper or lower case, hex digits in either case).
-_LETTER_ESCAPE: Final = re.compile(rb"\\u00[4-7][0-9A-Fa-f]")
 
 
-def may_be_judged(line: bytes) -> bool:
-    """False only when `line` certainly holds no judged request (then it is not decoded).
+class _Ref(msgspec.Struct):
+    resource: str | None = None
+    subresource: str | None = None
+    apiGroup: str | None = None
 
-    A judged event has a `verb` of create/update/patch, a `stage` of
-    ResponseComplete/Panic and an `objectRef.resource` among the pod-bearing
-    plurals. In JSON a string value sits between two unescaped quotes, and
-    whitespace is allowed only between tokens, so each of those values appears in
-    the raw line as the token `"create"`, `"pods"`..., whatever the spacing, key
-    order or key spelling — unless one of its letters is written as a `\\u00XX`
-    escape (letters have no short escape). So the line may be skipped when a token
-    of each group is missing and no letter is escaped; anything unusual (an
-    escaped letter, a line that does not look like one JSON object, a NUL byte of
-    a UTF-16 file) is decoded, so that it is judged or reported as a bad line.
-    Cost: a few substring searches (memchr-speed) per line; see bench/README.md.
-    """
-    if not line.startswith(b"{") or not line.rstrip().endswith(b"}") or b"\x00" in line:
-        return True
-    if b"\\u00" in line and _LETTER_ESCAPE.search(line):
-        return True
-    return (
-        any(token in line for token in _VERB_TOKENS)
-        and any(token in line for token in _STAGE_TOKENS)
-        and any(token in line for token in _RESOURCE_TOKENS)
-    )
+
+class _Kubernetes(msgspec.Struct):
+    audit: _Head | None = None
+
+
+class _Head(msgspec.Struct):
+    """What decides whether a document holds a judged request, in every layout read."""
+
+    stage: str | None = None
+    verb: str | None = None
+    objectRef: _Ref | None = None
+    items: list[_Head] | None = None  # an EventList
+    kubernetes: _Kubernetes | None = None  # Elastic
+    flat: _Head | None = msgspec.field(name="kubernetes.audit", default=None)
+    source: _Head | None = msgspec.field(name="_source", default=None)  # an Elasticsearch hit
+
+    def holds_judged(self) -> bool:
+        ref = self.objectRef
+        if ref is not None and judged_kind_of(
+            self.stage, self.verb, ref.resource, ref.apiGroup, ref.subresource
+        ):
+            return True
+        if self.items is None and self.kubernetes is None and self.flat is None \
+                and self.source is None:
+            return False  # a plain Event, not judged: the common case, kept cheap
+        nested = [*(self.items or ()), self.flat, self.source,
+                  self.kubernetes.audit if self.kubernetes is not None else None]
+        return any(inner.holds_judged() for inner in nested if inner is not None)
+
+
+_HEAD = msgspec.json.Decoder(_Head)
+_ANY = msgspec.json.Decoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +94,7 @@ class ReadStats:
     files: int = 0
     bytes: int = 0  # uncompressed bytes read
     lines: int = 0
-    skipped: int = 0  # lines the pre-filter proved irrelevant, never decoded
+    skipped: int = 0  # lines holding no judged request: never decoded whole
     decoded: int = 0
     events: int = 0
     bad: int = 0
@@ -207,7 +217,7 @@ class AuditLogReader:
 
     stdin: IO[bytes] | None = None
     on_bad: Callable[[BadLine], None] = lambda bad: None
-    prefilter: bool = True  # off only to measure what the pre-filter saves
+    skip: bool = True  # decode only the lines holding a judged request (off: to measure)
     stats: ReadStats = field(default_factory=ReadStats)
 
     def read(self, paths: Sequence[str]) -> Iterator[Mapping[str, Any]]:
@@ -250,7 +260,6 @@ class AuditLogReader:
         self, first: bytes, chunks: Iterator[bytes], name: str
     ) -> Iterator[Mapping[str, Any]]:
         stats = self.stats
-        check = may_be_judged if self.prefilter else None
         number = 0  # lines before the current chunk
         pending = b""  # the unfinished last line of the previous chunk
         too_long = False  # skipping the rest of an over-long line
@@ -270,11 +279,7 @@ class AuditLogReader:
                 self._bad(name, number + len(lines) + 1, f"line longer than {MAX_LINE} bytes")
                 too_long, pending = True, b""
             for offset, line in enumerate(lines, start=number + 1):
-                if check is not None and not check(line):
-                    if line:
-                        stats.skipped += 1
-                    continue
-                if line.strip():
+                if line and not line.isspace():
                     yield from self._decode(line, name, offset)
             number += len(lines)
             stats.lines = number
@@ -287,17 +292,21 @@ class AuditLogReader:
         if pending and not too_long:
             number += 1
             stats.lines = number
-            if check is None or check(pending):
-                if pending.strip():
-                    yield from self._decode(pending, name, number)
-            else:
-                stats.skipped += 1
+            if not pending.isspace():
+                yield from self._decode(pending, name, number)
 
     def _decode(self, line: bytes, name: str, number: int) -> Iterator[Mapping[str, Any]]:
-        self.stats.decoded += 1
         try:
-            document = json.loads(line)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+            if self.skip:
+                try:
+                    if not _HEAD.decode(line).holds_judged():
+                        self.stats.skipped += 1
+                        return
+                except msgspec.ValidationError:
+                    pass  # valid JSON of another shape (an array, a non-string verb): decode it
+            self.stats.decoded += 1
+            document = _ANY.decode(line)
+        except (msgspec.DecodeError, RecursionError) as exc:
             self._bad(name, number, _problem(exc))
             return
         found = _events_of(document)
@@ -330,13 +339,9 @@ class AuditLogReader:
 
 
 def _problem(exc: BaseException) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return f"invalid JSON: {exc.msg} (column {exc.colno})"
-    if isinstance(exc, UnicodeDecodeError):
-        return f"not UTF-8 (byte {exc.start + 1})"
     if isinstance(exc, RecursionError):
         return "document is nested too deeply"
-    return " ".join(str(exc).split())
+    return "invalid JSON: " + (" ".join(str(exc).split()) or "unreadable")
 
 
 def read_events(

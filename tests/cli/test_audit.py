@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from hostns import auditlog
-from hostns.auditlog import may_be_judged
 
 from .auditevents import (
     ALICE,
@@ -354,8 +353,8 @@ def test_bad_lines_are_reported_with_file_and_line_and_the_run_goes_on(
         event("create", KUBE_PROXY), line(event("create", AGENT_SIDECAR))[:200]])
     run = hostns("audit", "-f", str(log), "--exceptions", str(POLICY), "-o", "json")
     assert [r["verdict"] for r in run.json()] == ["Excepted"]
-    # Line 5 is JSON but no event; holding no judged verb, resource and stage, it is
-    # skipped undecoded like the noise (docs/audit.md says so). Line 7 is truncated.
+    # Line 5 is JSON but no event, and holds no judged request: skipped like the noise
+    # (docs/audit.md says so). Line 7 is truncated.
     assert re.findall(r"bad line: (\S+): line (\d+)", run.err) == [(str(log), "4"), (str(log), "7")]
     assert "2 bad lines" in run.err
     assert run.code == 2  # nothing failing was found, but the input was not all read
@@ -393,7 +392,7 @@ def test_an_over_long_line_is_reported_not_held(monkeypatch: pytest.MonkeyPatch,
     assert [(b.line, b.problem) for b in bad] == [(1, "line longer than 4096 bytes")]
 
 
-# -- the pre-filter skips what cannot be judged, and nothing that can --------------------------
+# -- the skip: only lines holding a judged request are decoded whole -------------------------
 
 def _escape_letters(text: str, letters: str) -> str:
     return "".join(f"\\u{ord(c):04X}" if c in letters else c for c in text)
@@ -403,44 +402,41 @@ JUDGED = line(event("create", AGENT_SIDECAR))
 ENCODINGS: list[tuple[str, str]] = [
     ("as the API server writes it", JUDGED),
     ("with spaces after separators", json.dumps(json.loads(JUDGED))),
-    ("pretty-printed on one line", json.dumps(json.loads(JUDGED), indent=None, separators=(" , ", " : "))),
+    ("with spaces around every separator", json.dumps(json.loads(JUDGED), separators=(" , ", " : "))),
     ("with the letters of the resource escaped", JUDGED.replace('"daemonsets"', '"' + _escape_letters("daemonsets", "ae") + '"')),
     ("with the letters of the verb escaped", JUDGED.replace('"create"', '"' + _escape_letters("create", "c") + '"')),
     ("with the stage escaped in lower-case hex", JUDGED.replace('"ResponseComplete"', '"Resp\\u006fnse\\u0043omplete"')),
+    ("with a key escaped", JUDGED.replace('"verb":', '"v\\u0065rb":')),
     ("with keys in another order", json.dumps(dict(reversed(list(json.loads(JUDGED).items()))))),
     ("with a trailing carriage return", JUDGED + "\r"),
     ("inside an EventList", line({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [json.loads(JUDGED)]})),
+    ("in a JSON array", json.dumps([json.loads(JUDGED)])),
 ]
 
 
 @pytest.mark.parametrize("text", [e[1] for e in ENCODINGS], ids=[e[0] for e in ENCODINGS])
-def test_the_pre_filter_never_skips_a_judged_event_however_it_is_encoded(
+def test_a_judged_event_is_never_skipped_however_it_is_encoded(
     hostns: Hostns, tmp_path: Path, text: str,
 ) -> None:
-    assert may_be_judged(text.encode())
-    _code, results, _ = audit_json(hostns, tmp_path, [text])
+    _, results, err = audit_json(hostns, tmp_path, [*noise(5), text])
     assert [r["verdict"] for r in results] == ["Violation"]
+    assert "bad line" not in err
 
 
-@pytest.mark.parametrize("text", noise(5), ids=["get", "watch", "lease update", "list pods", "status patch"])
-def test_the_pre_filter_skips_reads_and_writes_of_other_resources(text: str) -> None:
-    status_patch = '"status"' in text and '"patch"' in text
-    # A kubelet's status patch holds "patch" and "pods": let through, then not judged.
-    assert may_be_judged(text.encode()) is status_patch
-
-
-def test_the_pre_filter_lets_through_what_does_not_look_like_one_json_object() -> None:
-    for text in (b"garbage", b'{"kind":"Event"', b"[1]", b'\x00{\x00"', b"\xef\xbb\xbf{}"):
-        assert may_be_judged(text)
-
-
-def test_skipped_lines_are_counted_and_never_decoded(tmp_path: Path) -> None:
+def test_lines_holding_no_judged_request_are_skipped_without_a_whole_decode(tmp_path: Path) -> None:
     log = write_log(tmp_path / "audit.log", [*noise(100), event("create", KUBE_PROXY)])
     reader = auditlog.AuditLogReader()
     events = list(reader.read([str(log)]))
-    # The 20 kubelet status patches are decoded (they hold "patch" and "pods"), then not judged.
-    assert [e["objectRef"].get("subresource") for e in events] == ["status"] * 20 + [None]
-    assert (reader.stats.lines, reader.stats.skipped, reader.stats.decoded) == (101, 80, 21)
-    unfiltered = auditlog.AuditLogReader(prefilter=False)
-    assert len(list(unfiltered.read([str(log)]))) == 101
+    assert [e["objectRef"]["resource"] for e in events] == ["daemonsets"]
+    assert (reader.stats.lines, reader.stats.skipped, reader.stats.decoded) == (101, 100, 1)
+    unskipped = auditlog.AuditLogReader(skip=False)
+    assert len(list(unskipped.read([str(log)]))) == 101
 
+
+def test_malformed_json_is_reported_even_where_no_judged_request_could_be(
+    hostns: Hostns, tmp_path: Path,
+) -> None:
+    noisy = noise(3)
+    log = write_log(tmp_path / "audit.log", [noisy[0], noisy[1][:-1], noisy[2] + "x"])
+    run = hostns("audit", "-f", str(log))
+    assert re.findall(r"line (\d+): invalid JSON", run.err) == ["2", "3"]
