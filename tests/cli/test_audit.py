@@ -16,6 +16,7 @@ from hostns import auditlog
 
 from .auditevents import (
     ALICE,
+    AUDIT,
     CONTROLLER_AGENT,
     LATER,
     MALLORY,
@@ -440,3 +441,35 @@ def test_malformed_json_is_reported_even_where_no_judged_request_could_be(
     log = write_log(tmp_path / "audit.log", [noisy[0], noisy[1][:-1], noisy[2] + "x"])
     run = hostns("audit", "-f", str(log))
     assert re.findall(r"line (\d+): invalid JSON", run.err) == ["2", "3"]
+
+
+# -- a real kube-apiserver log -----------------------------------------------------------------
+
+def test_a_real_kube_apiserver_log_is_read_whole_and_names_who_did_what(
+    hostns: Hostns, tmp_path: Path,
+) -> None:
+    # real/audit.log: kube-apiserver v1.34.4 with deploy/audit/audit-policy.yaml, while
+    # tests/e2e/test_audit_e2e.py's users worked (and `kubectl debug` in namespace a1 before).
+    policy = tmp_path / "kube-proxy.yaml"
+    policy.write_text(
+        "apiVersion: hostns.io/v1alpha1\nkind: HostNamespaceException\nmetadata: {name: kube-proxy}\n"
+        "spec: {reason: iptables, images: ['registry.k8s.io/kube-proxy:*'], hostNamespaces: [hostNetwork]}\n")
+    run = hostns("audit", "-f", str(AUDIT / "real" / "audit.log"), "--exceptions", str(policy),
+                 "-o", "json")
+    assert [(r["verdict"], r["impersonatedUser"]["username"], r["verb"], r["subresource"],
+             r["kind"], r["namespace"], r["name"]) for r in run.json()] == [
+        ("Excepted", "alice", "create", None, "Pod", "a1", "proxy"),
+        ("Violation", "alice", "patch", "ephemeralcontainers", "Pod", "a1", "proxy"),
+        ("Denied", "mallory", "create", None, "Pod", "a1", None),
+        ("Violation", "alice", "create", None, "Pod", "audit-e2e", "netdebug"),
+        ("Excepted", "alice", "create", None, "Pod", "audit-e2e", "proxy"),
+        ("Excepted", "alice", "create", None, "Pod", "audit-e2e", "proxy-2"),
+        ("Violation", "alice", "patch", None, "Pod", "audit-e2e", "proxy"),
+        ("Violation", "alice", "patch", "ephemeralcontainers", "Pod", "audit-e2e", "proxy-2"),
+        ("Violation", "alice", "create", None, "Deployment", "audit-e2e", "edge"),
+        ("Denied", "mallory", "create", None, "Pod", "audit-e2e", None),
+        ("Rejected", "alice", "create", None, "Pod", "audit-e2e-baseline", "netdebug"),
+    ]
+    assert "523 lines" in run.err and "12 pod/workload writes judged" in run.err
+    assert "1 not listed" in run.err and "bad line" not in run.err  # the web pod
+    assert run.code == 1
