@@ -197,7 +197,12 @@ def _events_of(document: Any) -> Iterator[Mapping[str, Any]] | str:
     kind = document.get("kind")
     if kind == "EventList":
         items = document.get("items")
-        return _each(items) if isinstance(items, list) else "EventList without items"
+        if not isinstance(items, list):
+            return "EventList without items"
+        # The items of a list carry no kind/apiVersion of their own (the webhook backend
+        # sets them on the EventList only): they are events by their place.
+        return (item for item in items if isinstance(item, Mapping)
+                and item.get("kind") in (None, "Event"))
     if kind == "Event" and str(document.get("apiVersion", "")).startswith("audit.k8s.io/"):
         return iter((document,))
     return "not an audit.k8s.io Event, EventList or kubernetes.audit document"
