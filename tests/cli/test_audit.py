@@ -6,6 +6,8 @@ import gzip
 import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -477,3 +479,15 @@ def test_a_real_kube_apiserver_log_is_read_whole_and_names_who_did_what(
     assert "523 lines" in run.err and "12 pod/workload writes judged" in run.err
     assert "1 not listed" in run.err and "bad line" not in run.err  # the web pod
     assert run.code == 1
+
+
+def test_a_real_process_reads_a_gzipped_log_on_standard_input() -> None:
+    compressed = gzip.compress((AUDIT / "real" / "audit.log").read_bytes())
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "hostns"), "audit", "-f", "-", "-o", "ndjson"],
+        input=compressed, capture_output=True, timeout=60, check=False,
+    )
+    verdicts = [json.loads(text)["verdict"] for text in result.stdout.decode().splitlines()]
+    assert verdicts.count("Denied") == 2 and verdicts.count("Rejected") == 1
+    assert len(verdicts) == 11 and result.returncode == 1
+    assert b"523 lines" in result.stderr and b"Traceback" not in result.stderr
