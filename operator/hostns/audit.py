@@ -318,7 +318,7 @@ class RecentIDs:
     together in a log, so remembering the last `limit` judged requests suffices.
     """
 
-    def __init__(self, limit: int = 100_000) -> None:
+    def __init__(self, limit: int = 50_000) -> None:  # 8.5 MiB at most, the IDs included
         self._limit = limit
         self._seen: OrderedDict[str, None] = OrderedDict()
 

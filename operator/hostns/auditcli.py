@@ -136,10 +136,10 @@ class _BadLines:
 
 def summary(tally: Tally, stats: ReadStats) -> str:
     counts = ", ".join(f"{tally.verdicts[str(v)]} {v}" for v in LISTED)
+    quiet = tally.verdicts[str(Verdict.COMPLIANT)]
     text = (
-        f"{stats.lines} lines, {stats.events} events decoded, {tally.judged} pod/workload "
-        f"writes judged: {counts}; {tally.verdicts[str(Verdict.COMPLIANT)]} not listed "
-        "(no host namespace, or a failed write that would not violate)"
+        f"{stats.lines} lines, {tally.judged} pod/workload writes judged: {counts}; {quiet} "
+        "not listed (no host namespace, or a failed write that would not violate)"
     )
     if tally.duplicates:
         text += f"; {tally.duplicates} repeated auditIDs counted once"
