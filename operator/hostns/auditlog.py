@@ -255,7 +255,8 @@ class AuditLogReader:
         except (OSError, EOFError, zlib.error) as exc:
             self._bad(name, 1, f"cannot read: {exc}")
             return
-        head = first.lstrip(b"\xef\xbb\xbf \t\r\n").split(b"\n", 1)[0].strip()
+        first = first.removeprefix(b"\xef\xbb\xbf")  # a BOM some Windows tools write
+        head = first.lstrip().split(b"\n", 1)[0].strip()
         if head in (b"{", b"["):
             yield from self._read_document(first, chunks, name)
         else:

@@ -430,6 +430,14 @@ def test_a_judged_event_is_never_skipped_however_it_is_encoded(
     assert "bad line" not in err
 
 
+def test_a_byte_order_mark_at_the_start_of_a_file_is_not_a_bad_line(
+    hostns: Hostns, tmp_path: Path,
+) -> None:
+    code, results, err = audit_json(hostns, tmp_path, ["\ufeff" + JUDGED, *noise(2)])
+    assert ([r["verdict"] for r in results], code) == (["Violation"], 1)
+    assert "bad line" not in err
+
+
 def test_lines_holding_no_judged_request_are_skipped_without_a_whole_decode(tmp_path: Path) -> None:
     log = write_log(tmp_path / "audit.log", [*noise(100), event("create", KUBE_PROXY)])
     reader = auditlog.AuditLogReader()
