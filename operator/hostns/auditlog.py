@@ -49,6 +49,8 @@ class _Kubernetes(msgspec.Struct):
 class _Head(msgspec.Struct):
     """What decides whether a document holds a judged request, in every layout read."""
 
+    kind: str | None = None
+    auditID: str | None = None
     stage: str | None = None
     verb: str | None = None
     objectRef: _Ref | None = None
@@ -71,8 +73,25 @@ class _Head(msgspec.Struct):
         return any(inner.holds_judged() for inner in nested if inner is not None)
 
 
+    def is_audit(self) -> bool:
+        """Does this look like an audit document at all (else: a bad line, reported)?
+
+        A JSON line of some other log, or an export layout this reader does not know
+        (Kibana's flattened `"kubernetes.audit.verb"` keys), must not pass as an
+        audit log in which nothing happened.
+        """
+        if self.kind in ("Event", "EventList") or self.auditID is not None:
+            return True
+        if self.source is not None:
+            return self.source.is_audit()
+        return self.flat is not None or (
+            self.kubernetes is not None and self.kubernetes.audit is not None
+        )
+
+
 _HEAD = msgspec.json.Decoder(_Head)
 _ANY = msgspec.json.Decoder()
+_NOT_AUDIT: Final = "not an audit.k8s.io Event, EventList or kubernetes.audit document"
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +224,7 @@ def _events_of(document: Any) -> Iterator[Mapping[str, Any]] | str:
                 and item.get("kind") in (None, "Event"))
     if kind == "Event" and str(document.get("apiVersion", "")).startswith("audit.k8s.io/"):
         return iter((document,))
-    return "not an audit.k8s.io Event, EventList or kubernetes.audit document"
+    return _NOT_AUDIT
 
 
 def _each(items: list[Any]) -> Iterator[Mapping[str, Any]]:
@@ -305,8 +324,12 @@ class AuditLogReader:
         try:
             if self.skip:
                 try:
-                    if not _HEAD.decode(line).holds_judged():
-                        self.stats.skipped += 1
+                    head = _HEAD.decode(line)
+                    if not head.holds_judged():
+                        if not head.is_audit():
+                            self._bad(name, number, _NOT_AUDIT)
+                        else:
+                            self.stats.skipped += 1
                         return
                 except msgspec.ValidationError:
                     pass  # valid JSON of another shape (an array, a non-string verb): decode it

@@ -360,11 +360,23 @@ def test_bad_lines_are_reported_with_file_and_line_and_the_run_goes_on(
         event("create", KUBE_PROXY), line(event("create", AGENT_SIDECAR))[:200]])
     run = hostns("audit", "-f", str(log), "--exceptions", str(POLICY), "-o", "json")
     assert [r["verdict"] for r in run.json()] == ["Excepted"]
-    # Line 5 is JSON but no event, and holds no judged request: skipped like the noise
-    # (docs/audit.md says so). Line 7 is truncated.
-    assert re.findall(r"bad line: (\S+): line (\d+)", run.err) == [(str(log), "4"), (str(log), "7")]
-    assert "2 bad lines" in run.err
+    # Line 5 is JSON but no audit event; line 7 is truncated.
+    assert re.findall(r"bad line: (\S+): line (\d+)", run.err) == [
+        (str(log), "4"), (str(log), "5"), (str(log), "7")]
+    assert "line 5: not an audit.k8s.io Event" in run.err and "3 bad lines" in run.err
     assert run.code == 2  # nothing failing was found, but the input was not all read
+
+
+def test_a_layout_it_cannot_read_is_reported_not_passed_as_a_quiet_log(
+    hostns: Hostns, tmp_path: Path,
+) -> None:
+    # Kibana's flattened export of the same Denied event: dotted keys, no nesting.
+    flat = {f"kubernetes.audit.{k}": v for k, v in event(
+        "create", DEBUG_POD, user=MALLORY, decision="forbid").items()}
+    log = write_log(tmp_path / "kibana.ndjson", [flat, {"message": "GET /healthz 200"}])
+    run = hostns("audit", "-f", str(log))
+    assert run.err.count("not an audit.k8s.io Event") == 2
+    assert run.code == 2
 
 
 def test_bad_lines_shown_are_capped_but_all_counted(hostns: Hostns, tmp_path: Path) -> None:
