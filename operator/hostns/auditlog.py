@@ -166,24 +166,27 @@ def _gunzip(first: bytes, raw: IO[bytes]) -> Iterator[bytes]:
     """
     data, inflater = first, zlib.decompressobj(wbits=31)
     while True:
-        if not data:
-            data = raw.read(CHUNK)
-            if not data:
-                if not inflater.eof:
-                    raise EOFError("compressed file ended before the end-of-stream marker")
-                return
         # Bounded output per call: logs compress tenfold and more.
         out = inflater.decompress(data, CHUNK)
         data = inflater.unconsumed_tail
         if out:
             yield out
         if inflater.eof:
-            data = inflater.unused_data + data
+            data = inflater.unused_data
             if not data:
                 data = raw.read(CHUNK)
                 if not data:
                     return
             inflater = zlib.decompressobj(wbits=31)  # the next member
+            continue
+        if data or len(out) == CHUNK:
+            continue  # input left, or output still pending inside zlib
+        data = raw.read(CHUNK)
+        if not data:
+            tail = inflater.flush()
+            if tail:  # an empty chunk would read as the end of the input
+                yield tail
+            raise EOFError("compressed file ended before the end-of-stream marker")
 
 
 def _chunks(raw: IO[bytes]) -> Iterator[bytes]:

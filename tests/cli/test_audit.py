@@ -511,3 +511,17 @@ def test_a_real_process_reads_a_gzipped_log_on_standard_input() -> None:
     assert verdicts.count("Denied") == 2 and verdicts.count("Rejected") == 1
     assert len(verdicts) == 11 and result.returncode == 1
     assert b"523 lines" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_gzip_that_inflates_far_beyond_a_chunk_and_concatenated_members_are_read_whole(
+    tmp_path: Path,
+) -> None:
+    # Identical lines compress about 100-fold: output comes out in bounded pieces.
+    member = gzip.compress(("\n".join(noise(5) * 2000) + "\n").encode(), compresslevel=9)
+    last = gzip.compress((line(event("create", KUBE_PROXY)) + "\n").encode())
+    log = tmp_path / "audit.log.gz"
+    log.write_bytes(member + member + last)
+    reader = auditlog.AuditLogReader()
+    events = list(reader.read([str(log)]))
+    assert [e["objectRef"]["resource"] for e in events] == ["daemonsets"]
+    assert (reader.stats.lines, reader.stats.bad) == (20_001, 0)
