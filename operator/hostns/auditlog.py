@@ -25,7 +25,7 @@ from typing import IO, Any, Final
 
 import msgspec
 
-from hostns.audit import judged_kind_of
+from hostns.audit import JUDGED_VERBS, judged_kind_of
 
 STDIN: Final = "-"
 STDIN_NAME: Final = "<stdin>"
@@ -306,9 +306,12 @@ class AuditLogReader:
             if len(pending) > MAX_LINE:
                 self._bad(name, number + len(lines) + 1, f"line longer than {MAX_LINE} bytes")
                 too_long, pending = True, b""
+            decode = self._decode
             for offset, line in enumerate(lines, start=number + 1):
                 if line and not line.isspace():
-                    yield from self._decode(line, name, offset)
+                    events = decode(line, name, offset)
+                    if events:
+                        yield from events
             number += len(lines)
             stats.lines = number
             try:
@@ -321,33 +324,43 @@ class AuditLogReader:
             number += 1
             stats.lines = number
             if not pending.isspace():
-                yield from self._decode(pending, name, number)
+                yield from self._decode(pending, name, number)  # a list
 
-    def _decode(self, line: bytes, name: str, number: int) -> Iterator[Mapping[str, Any]]:
+    def _decode(self, line: bytes, name: str, number: int) -> list[Mapping[str, Any]]:
+        """The events of one line: none when it holds no judged request (a list, not a
+        generator: this runs once per line, and most lines return at the first test)."""
         try:
             if self.skip:
                 try:
                     head = _HEAD.decode(line)
-                    if not head.holds_judged():
-                        if not head.is_audit():
-                            self._bad(name, number, _NOT_AUDIT)
-                        else:
-                            self.stats.skipped += 1
-                        return
                 except msgspec.ValidationError:
                     pass  # valid JSON of another shape (an array, a non-string verb): decode it
+                else:
+                    # The common case first: a plain event whose verb is never judged
+                    # (judged_kind_of's first test, without the call).
+                    if head.verb not in JUDGED_VERBS and head.items is None \
+                            and head.kubernetes is None and head.flat is None \
+                            and head.source is None and head.kind == "Event":
+                        self.stats.skipped += 1
+                        return []
+                    if not head.holds_judged():
+                        if head.is_audit():
+                            self.stats.skipped += 1
+                        else:
+                            self._bad(name, number, _NOT_AUDIT)
+                        return []
             self.stats.decoded += 1
             document = _ANY.decode(line)
         except (msgspec.DecodeError, RecursionError) as exc:
             self._bad(name, number, _problem(exc))
-            return
+            return []
         found = _events_of(document)
         if isinstance(found, str):
             self._bad(name, number, found)
-            return
-        for event in found:
-            self.stats.events += 1
-            yield event
+            return []
+        events = list(found)
+        self.stats.events += len(events)
+        return events
 
     def _read_document(
         self, first: bytes, chunks: Iterator[bytes], name: str
