@@ -274,7 +274,8 @@ _MODES = {
 }
 
 
-def run(mode: str, log: Path) -> dict[str, float]:
+def run(mode: str, log: Path) -> tuple[float, float, float, list[str]]:
+    """(wall seconds, CPU seconds, peak RSS in MiB, the summary line) of one mode."""
     if _MODES[mode] is None:
         argv = [str(Path(PYTHON).parent / "hostns"), "audit", "-f", str(log), "-o", "ndjson"]
     else:
@@ -291,8 +292,8 @@ def run(mode: str, log: Path) -> dict[str, float]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode not in (0, 1):
         raise SystemExit(f"{mode} failed ({process.returncode}): {stderr}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-            "rss_mib": usage.ru_maxrss / 1024, "summary": stderr.strip().splitlines()[-1:]}  # type: ignore[dict-item]
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, stderr.strip().splitlines()[-1:]
 
 
 def main() -> int:
@@ -320,12 +321,11 @@ def main() -> int:
                 shutil.copyfileobj(src, dst, 1 << 20)
             targets.append(("product", compressed))
         for mode, path in targets:
-            figures = run(mode, path)
+            wall, cpu, rss, summary = run(mode, path)
             label = mode + (" (.gz)" if path.suffix == ".gz" else "")
-            print(f"{label:<18} {mb / figures['wall']:7.1f} MB/s wall  "
-                  f"{mb / figures['cpu']:7.1f} MB/s CPU  peak RSS {figures['rss_mib']:6.1f} MiB  "
-                  f"({figures['wall']:.1f}s)", flush=True)
-            for line in figures["summary"]:  # type: ignore[attr-defined]
+            print(f"{label:<18} {mb / wall:7.1f} MB/s wall  {mb / cpu:7.1f} MB/s CPU  "
+                  f"peak RSS {rss:6.1f} MiB  ({wall:.1f}s)", flush=True)
+            for line in summary:
                 print(f"    {line}")
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"(generator's own peak RSS {peak:.0f} MiB)")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from hostns import auditlog
+from hostns.audit import ExceptionTimeline, Tally, Verdict, audit
 
 from .auditevents import (
     ALICE,
@@ -525,3 +526,17 @@ def test_gzip_that_inflates_far_beyond_a_chunk_and_concatenated_members_are_read
     events = list(reader.read([str(log)]))
     assert [e["objectRef"]["resource"] for e in events] == ["daemonsets"]
     assert (reader.stats.lines, reader.stats.bad) == (20_001, 0)
+
+
+def test_the_benchmark_log_is_read_whole_and_each_of_its_writes_judged(tmp_path: Path) -> None:
+    from bench.audit_throughput import generate  # the benchmark must measure what it says
+
+    log = tmp_path / "audit.log"
+    counts = generate(log, 2 << 20)
+    reader = auditlog.AuditLogReader()
+    tally = Tally()
+    listed = list(audit(reader.read([str(log)]), ExceptionTimeline([]), tally))
+    assert (reader.stats.lines, reader.stats.bad) == (counts["lines"], 0)
+    assert tally.judged == counts["writes"] and 0.005 < counts["writes"] / counts["lines"] < 0.02
+    assert listed and {r.verdict for r in listed} == {Verdict.VIOLATION}  # the host-network fifth
+    assert reader.stats.skipped == counts["lines"] - counts["writes"]
