@@ -123,6 +123,8 @@ CASES: list[Case] = [
      lambda: [event("create", with_spec(KUBE_PROXY), namespace="default",
                     response=stored({**KUBE_PROXY, "metadata": {
                         **KUBE_PROXY["metadata"], "namespace": "default"}}))], ["Violation"]),
+    ("a refused write is judged in its URL's namespace, not in the one its body claims",
+     lambda: [event("create", KUBE_PROXY, namespace="default", code=400)], ["Rejected"]),
     ("the RequestReceived stage is not counted: one result per request",
      lambda: [event("create", AGENT_SIDECAR, stage="RequestReceived", audit_id="a-1"),
               event("create", AGENT_SIDECAR, audit_id="a-1")], ["Violation"]),
