@@ -290,7 +290,7 @@ def judge(event: Mapping[str, Any], timeline: ExceptionTimeline) -> AuditResult 
     # The URL's namespace is authoritative: a body claiming another one is refused by
     # the API server, and a refused body must not be judged where an exception applies.
     namespace = ref_namespace or _string(metadata.get("namespace")) or DEFAULT_NAMESPACE
-    name = _string(metadata.get("name")) or ref_name or _string(metadata.get("generateName"))
+    name = ref_name or _string(metadata.get("name")) or _string(metadata.get("generateName"))
     template_metadata, spec = _template(body, kind)
     raw_labels = template_metadata.get("labels")
     labels = (
