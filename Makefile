@@ -47,6 +47,10 @@ demo: $(STAMP) ## local control plane + CRDs + operator + sample pods; DEMO_KUBE
 bench: $(STAMP) ## engine benchmark (pods evaluated per second)
 	$(PY) -m pytest bench -s --benchmark-columns=mean,ops,rounds
 
+.PHONY: bench-audit
+bench-audit: $(STAMP) ## hostns audit on a generated 1 GB audit log: MB/s and peak RSS
+	$(PY) bench/audit_throughput.py --size-mb 1024 --gzip
+
 run: $(STAMP) ## run the operator against the current kubeconfig context
 	$(VENV)/bin/hostns run
 

@@ -103,8 +103,15 @@ def _make_pki(pki: Path) -> None:
 class ControlPlane:
     """etcd + kube-apiserver on free loopback ports; a context manager."""
 
-    def __init__(self, bin_dir: Path | None = None, workdir: Path | None = None) -> None:
+    def __init__(
+        self, bin_dir: Path | None = None, workdir: Path | None = None,
+        audit_policy: Path | None = None,
+    ) -> None:
         self.bin_dir = bin_dir
+        # With an audit policy, kube-apiserver's log backend writes `audit_log` (JSON
+        # lines, blocking mode: an event is on disk before its response is sent).
+        self.audit_policy = audit_policy
+        self.audit_log: Path | None = None
         self._own_workdir = workdir is None
         self.workdir = workdir
         self.url = ""
@@ -214,7 +221,20 @@ class ControlPlane:
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",
             f"--cert-dir={pki}",
+            *self._audit_flags(),
         ])
+
+    def _audit_flags(self) -> list[str]:
+        if self.audit_policy is None:
+            return []
+        assert self.workdir is not None
+        self.audit_log = self.workdir / "audit" / "audit.log"
+        return [
+            f"--audit-policy-file={self.audit_policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
+        ]
 
     def _write_kubeconfig(self, path: Path, user: dict[str, str]) -> None:
         assert self.workdir is not None
