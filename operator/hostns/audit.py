@@ -34,7 +34,7 @@ from hostns.bodies import field as sub
 from hostns.bodies import mapping
 from hostns.evaluation import COMPLIANT, EXCEPTED, VIOLATION, PodVerdict, evaluate
 from hostns.exceptions import CompiledException, ExceptionSet, parse_time
-from hostns.findings import _flag_entries as flag_entries  # one shape for flag metadata
+from hostns.findings import flag_entries  # one shape for flag metadata
 from hostns.pods import containers_of, flags_of
 from hostns.scan import DEFAULT_NAMESPACE, POD_BEARING
 from hostns.workloads import Workload, workload_of
