@@ -408,7 +408,12 @@ def parse_pattern(text: str) -> ImagePattern:
             f"{head!r} is read as a registry host because it has uppercase letters; Docker "
             f"Hub accounts are lowercase: did you mean {head.lower()}/...?",
         )
-    if WILDCARD in parts.repository.partition("/")[0]:
+    # The account is the component after a host written in the pattern (also
+    # docker.io/*, which the grammar reads as library/*), or the normalised
+    # path's first component.
+    host_written = "/" in name and (head == _LOCALHOST or "." in head or ":" in head)
+    account = name.partition("/")[2].partition("/")[0].partition(":")[0] if host_written else ""
+    if WILDCARD in account or WILDCARD in parts.repository.partition("/")[0]:
         # On a shared registry the first path component is an account or an
         # organisation: ghcr.io/*/agent would trust anyone's image called agent.
         raise _refuse(
