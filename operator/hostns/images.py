@@ -32,7 +32,7 @@ all, so the time to parse or match is linear in the input whatever it holds.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -87,14 +87,15 @@ class ImageRef:
     repository: str
     tag: str | None
     digest: str | None
+    # The host as compared: lower-cased (computed once; images are matched often).
+    registry_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "registry_key", self.registry.lower())
 
     @property
     def name(self) -> str:
         return f"{self.registry}/{self.repository}" if self.registry else self.repository
-
-    @property
-    def registry_key(self) -> str:
-        return self.registry.lower()
 
     def __str__(self) -> str:
         text = self.name
@@ -246,19 +247,22 @@ class Glob:
     pattern, unlike a backtracking regex (`a*a*a*a*b` is cubic and worse there).
     """
 
-    pieces: tuple[str, ...]  # at least two: the glob has at least one `*`
+    first: str
+    middle: tuple[str, ...]
+    last: str
 
     @classmethod
     def compile(cls, glob: str) -> Glob:
-        return cls(tuple(glob.split(WILDCARD)))
+        first, *middle, last = glob.split(WILDCARD)  # at least one `*`: two pieces
+        return cls(first, tuple(middle), last)
 
     def matches(self, text: str) -> bool:
-        first, *middle, last = self.pieces
+        first, last = self.first, self.last
         end = len(text) - len(last)
         if end < len(first) or not text.startswith(first) or not text.endswith(last):
             return False
         position = len(first)
-        for piece in middle:
+        for piece in self.middle:
             found = text.find(piece, position, end)
             if found < 0:
                 return False
@@ -291,25 +295,29 @@ class ImagePattern:
     tag: str | None
     tag_glob: Glob | None
     digest: str | None
+    registry_key: str = field(init=False, repr=False, compare=False)  # as ImageRef's
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "registry_key", self.registry.lower())
 
     @property
     def literal_repository(self) -> bool:
         return self.repository_glob is None
 
-    @property
-    def registry_key(self) -> str:
-        return self.registry.lower()
-
     def _repository_matches(self, repository: str) -> bool:
-        if self.repository_glob is None:
+        globs = self.repository_glob
+        if globs is None:
             return repository == self.repository
         parts = repository.split("/")
-        if len(parts) != len(self.repository_glob):
+        if len(parts) != len(globs):
             return False
-        return all(
-            part == piece if isinstance(piece, str) else piece.matches(part)
-            for piece, part in zip(self.repository_glob, parts, strict=True)
-        )
+        for glob, part in zip(globs, parts, strict=True):
+            if isinstance(glob, str):
+                if glob != part:
+                    return False
+            elif not glob.matches(part):
+                return False
+        return True
 
     def matches(self, image: ImageRef, digest: str | None) -> bool:
         """Does this pattern trust `image`, whose content digest is `digest`?
