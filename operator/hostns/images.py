@@ -296,9 +296,12 @@ class ImagePattern:
     tag_glob: Glob | None
     digest: str | None
     registry_key: str = field(init=False, repr=False, compare=False)  # as ImageRef's
+    # The repository up to its first `*`: most images fail this one C-speed check.
+    _prefix: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "registry_key", self.registry.lower())
+        object.__setattr__(self, "_prefix", self.repository.partition(WILDCARD)[0])
 
     @property
     def literal_repository(self) -> bool:
@@ -308,6 +311,8 @@ class ImagePattern:
         globs = self.repository_glob
         if globs is None:
             return repository == self.repository
+        if not repository.startswith(self._prefix):
+            return False
         parts = repository.split("/")
         if len(parts) != len(globs):
             return False
@@ -329,7 +334,10 @@ class ImagePattern:
         # case as written, both sides are ASCII, so lower() is exact.
         if image.registry_key != self.registry_key:
             return False
-        if not self._repository_matches(image.repository):
+        if self.repository_glob is None:
+            if image.repository != self.repository:
+                return False
+        elif not self._repository_matches(image.repository):
             return False
         if self.digest is not None:
             return digest == self.digest
