@@ -10,6 +10,7 @@ except in CI (CI=true), where it fails: the proof must not silently go missing.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostns.images import ImageError, parse_image
+from hostns.images import ImageError, parse_image, parse_pattern
 
 BUILD = Path(__file__).resolve().parents[2] / "hack" / "refprobe" / "build.sh"
 HEX = "0123456789abcdef" * 8
@@ -253,3 +254,33 @@ def references(draw: st.DrawFn) -> str:
 @given(text=references())
 def test_generated_references_read_as_the_go_parser_reads_them(session: Session, text: str) -> None:
     assert python_reading(text) == session.read(text)
+
+
+# --- patterns ------------------------------------------------------------------------
+
+
+def test_every_accepted_pattern_is_a_reference_of_the_go_grammar_with_star_as_a_letter(
+    probe: Path,
+) -> None:
+    # parse_pattern checks a pattern with the image grammar, a `*` counting as a
+    # letter. So with each `*` written as `a`, the Go parser must accept it and
+    # split it the same way: same host, same path (stars aside), same tag.
+    from .test_crds import _near_miss_patterns, _random_patterns
+
+    candidates = [*HOSTILE, *hand_picked(), *_random_patterns(10000), *_near_miss_patterns(10000)]
+    accepted = []
+    for text in candidates:
+        with contextlib.suppress(ImageError):
+            accepted.append((text, parse_pattern(text)))
+    assert len(accepted) > 1500
+    readings = go_readings(probe, [text.replace("*", "a") for text, _ in accepted])
+    wrong = [
+        (text, reading)
+        for (text, pattern), reading in zip(accepted, readings, strict=True)
+        if not reading.valid
+        or reading.registry != pattern.registry
+        or reading.repository != pattern.repository.replace("*", "a")
+        or (pattern.tag is not None and reading.tag != pattern.tag.replace("*", "a"))
+        or reading.digest != pattern.digest
+    ]
+    assert wrong == []
