@@ -129,7 +129,9 @@ def _check_characters(text: str, what: str) -> None:
             f"non-ASCII character {char!r} (U+{ord(char):04X}) at position {at}: references "
             "are ASCII only, and a look-alike letter names another registry or repository",
         )
-    if not text.isprintable() or any(c.isspace() for c in text):
+    # ASCII by now: isprintable() refuses control characters and every
+    # whitespace but the space.
+    if not text.isprintable() or " " in text:
         raise _refuse(text, what, "contains whitespace or a control character")
 
 
