@@ -272,7 +272,7 @@ def test_every_accepted_pattern_is_a_reference_of_the_go_grammar_with_star_as_a_
     for text in candidates:
         with contextlib.suppress(ImageError):
             accepted.append((text, parse_pattern(text)))
-    assert len(accepted) > 1500
+    assert len(accepted) > 1200  # 1,518 today: the comparison covers many patterns
     readings = go_readings(probe, [text.replace("*", "a") for text, _ in accepted])
     wrong = [
         (text, reading)
