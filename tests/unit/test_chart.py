@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from tests.helm import CHART, NAMESPACE, RELEASE, Manifest, helm, template
 
 REPO = Path(__file__).resolve().parents[2]
