@@ -110,12 +110,19 @@ def test_the_crds_are_served_and_marked_to_be_kept(cluster: Cluster) -> None:
     }))
 
 
+@pytest.fixture(scope="module")
+def as_operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kubeconfig with a token of the chart's ServiceAccount (valid while it exists)."""
+    token = create_token(cluster.kubeconfig, NAMESPACE, RELEASE)
+    path: Path = cluster.plane.kubeconfig_for_token(
+        token, tmp_path_factory.mktemp("helm") / "operator.kubeconfig")
+    return path
+
+
 def test_the_service_account_may_do_exactly_what_the_cluster_role_grants(
-    cluster: Cluster, tmp_path: Path
+    cluster: Cluster, as_operator: Path
 ) -> None:
     role = cluster.get("clusterrole", RELEASE)
-    token = create_token(cluster.kubeconfig, NAMESPACE, RELEASE)
-    as_operator = cluster.plane.kubeconfig_for_token(token, tmp_path / "operator.kubeconfig")
     wrong = []
     for group, resource, sub in RESOURCES:
         target = f"{resource}.{group}" if group else resource
@@ -164,6 +171,34 @@ def test_upgrade_changes_the_served_crd(cluster: Cluster, tmp_path: Path) -> Non
     assert "Reason" not in [c["name"] for c in served]
     history = cluster.helm("history", RELEASE, "--namespace", NAMESPACE, "-o", "json").stdout
     assert [h["revision"] for h in json.loads(history)] == [1, 2, 3]
+
+
+def test_ha_mode_runs_two_replicas_with_rights_on_their_one_lease_only(
+    cluster: Cluster, as_operator: Path
+) -> None:
+    cluster.helm("upgrade", RELEASE, str(CHART), "--namespace", NAMESPACE,
+                 "--set", "ha.enabled=true")
+    deployment = cluster.get("deployment", RELEASE, "-n", NAMESPACE)
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert cluster.exists("poddisruptionbudget", RELEASE, NAMESPACE)
+    lease = "leases.coordination.k8s.io"
+    here = ("-n", NAMESPACE)
+    assert can_i(as_operator, "get", f"{lease}/hostns-operator", *here)
+    assert can_i(as_operator, "update", f"{lease}/hostns-operator", *here)
+    assert can_i(as_operator, "create", lease, *here)
+    assert not can_i(as_operator, "get", f"{lease}/another-lease", *here)
+    assert not can_i(as_operator, "delete", f"{lease}/hostns-operator", *here)
+    assert not can_i(as_operator, "list", lease, *here)
+    assert not can_i(as_operator, "get", f"{lease}/hostns-operator", "-n", "default")
+
+    # Back to one replica: the Lease's Role and the budget go with the mode.
+    # --reset-values: without values, helm upgrade would reuse ha.enabled=true.
+    cluster.helm("upgrade", RELEASE, str(CHART), "--namespace", NAMESPACE, "--reset-values")
+    assert cluster.get("deployment", RELEASE, "-n", NAMESPACE)["spec"]["replicas"] == 1
+    assert not cluster.exists("role", f"{RELEASE}-leader-election", NAMESPACE)
+    assert not cluster.exists("poddisruptionbudget", RELEASE, NAMESPACE)
+    assert not can_i(as_operator, "create", lease, *here)
 
 
 # --- uninstall -----------------------------------------------------------------------------

@@ -468,6 +468,21 @@ def test_helm_lint_fails_a_broken_chart(tmp_path: Path) -> None:
     assert result.returncode != 0
 
 
+def test_checkov_passes_on_every_rendering_of_the_chart(tmp_path: Path) -> None:
+    # The same security checks as the kustomize manifests (test_deploy.py), same config.
+    from tests.unit.test_deploy import _checkov
+
+    for name, sets in {
+        "default": [], "ha": ["ha.enabled=true"], "namespaced": ["config.namespaces={team-a}"],
+        "everything": ["namespace.create=true", "ha.enabled=true", "serviceMonitor.enabled=true",
+                       "networkPolicy.enabled=true", "image.digest=sha256:" + "ab" * 32],
+    }.items():
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump_all(template(*sets)))
+    result = _checkov("--framework", "kubernetes", "-d", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Passed checks" in result.stdout
+
+
 def test_artifact_hub_annotations_describe_what_the_chart_ships() -> None:
     chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
