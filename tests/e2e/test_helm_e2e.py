@@ -59,9 +59,19 @@ def cluster(own_control_plane: Any) -> Cluster:
     return Cluster(own_control_plane)
 
 
+# The README's "Install with Helm": Helm does not label a namespace it creates, so the
+# namespace is made first, with deploy/base's Pod Security labels.
+POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted"
+                for mode in ("enforce", "audit", "warn")}
+
+
 def install(cluster: Cluster, chart: Path = CHART) -> str:
-    return str(cluster.helm("install", RELEASE, str(chart), "--namespace", NAMESPACE,
-                            "--create-namespace").stdout)
+    if not cluster.exists("namespace", NAMESPACE):
+        kubectl(cluster.kubeconfig, "create", "namespace", NAMESPACE)
+        kubectl(cluster.kubeconfig, "label", "namespace", NAMESPACE,
+                *(f"{k}={v}" for k, v in POD_SECURITY.items()),
+                "pod-security.kubernetes.io/enforce-version=latest")
+    return str(cluster.helm("install", RELEASE, str(chart), "--namespace", NAMESPACE).stdout)
 
 
 def manifest(cluster: Cluster) -> list[dict[str, Any]]:

@@ -347,8 +347,9 @@ def test_every_flag_of_hostns_run_has_a_value() -> None:
     readme = (REPO / "README.md").read_text()
     covered = {env for _, env, _ in SETTINGS.values()}
     for flag in flags:
-        row = next(line for line in readme.splitlines()
-                   if line.startswith("|") and f"`{flag}" in line)
+        row = next((line for line in readme.splitlines()
+                    if line.startswith("|") and f"`{flag}" in line), None)
+        assert row, f"{flag} is not in the README's Configuration table"
         env = re.search(r"`(HOSTNS_[A-Z_]+)`", row)
         assert (env.group(1) if env else flag) in covered, f"{flag} has no chart value"
 
