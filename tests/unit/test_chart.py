@@ -287,6 +287,17 @@ def test_crds_are_templates_not_helms_crds_folder_which_helm_never_upgrades() ->
         assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
 
 
+def test_the_packaged_chart_renders_the_same_as_the_chart_directory(tmp_path: Path) -> None:
+    # What a user installs from a chart repository or OCI registry is `helm package`'s
+    # archive: it must carry the CRD copies (real files, not links out of the chart).
+    result = helm("package", str(CHART), "--destination", str(tmp_path))
+    (archive,) = tmp_path.glob("hostns-operator-*.tgz")
+    assert archive.name in result.stdout
+    assert template(chart=archive) == template()
+    crds = [o for o in template(chart=archive) if o["kind"] == "CustomResourceDefinition"]
+    assert len(crds) == len(_crd_files())
+
+
 def test_crds_can_be_left_to_another_manager_or_left_unprotected() -> None:
     assert not [o for o in template("crds.install=false")
                 if o["kind"] == "CustomResourceDefinition"]
