@@ -245,7 +245,7 @@ def _compose(loader: _Loader, limits: Limits) -> Node | None:
             continue
         if anchor is not None and anchor in anchors:
             raise yaml.composer.ComposerError(
-                f"found duplicate anchor {anchor!r}", None, "second occurrence", event.start_mark
+                None, None, f"found duplicate anchor {anchor!r}", event.start_mark
             )
         if event_type in (SequenceEndEvent, MappingEndEvent):
             done = stack.pop()
@@ -503,22 +503,27 @@ def _parse(text: str, file: str, limits: Limits, into: Inputs, keep: Keep | None
 
 # -- files -------------------------------------------------------------------------------
 
-def _walk(directory: str, errors: list[ManifestError]) -> Iterator[str]:
+def _walk(directory: str) -> Iterator[str | ManifestError]:
     """Manifest files under `directory`, recursively, in a stable (sorted) order.
 
     Hidden files and directories (`.git`, `.github`) are not manifests and are skipped.
+    A directory that cannot be listed is an error, in its place in the order.
     """
+    unreadable: list[ManifestError] = []
 
-    def unreadable(exc: OSError) -> None:
-        errors.append(ManifestError(str(exc.filename or "?"), _os_problem(exc)))
+    def note(exc: OSError) -> None:
+        unreadable.append(ManifestError(str(exc.filename or "?"), _os_problem(exc)))
 
-    for root, dirs, files in os.walk(directory, onerror=unreadable):
+    for root, dirs, files in os.walk(directory, onerror=note):
+        yield from unreadable
+        unreadable.clear()
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith(".") or name in _NOT_MANIFESTS:
                 continue
             if name.endswith(MANIFEST_SUFFIXES):
                 yield os.path.join(root, name)
+    yield from unreadable
 
 
 def _os_problem(exc: OSError) -> str:
@@ -527,42 +532,43 @@ def _os_problem(exc: OSError) -> str:
 
 def expand_paths(paths: Iterable[str]) -> list[str]:
     """Files to read, in order: each path as given, directories expanded; raise the first error."""
-    errors: list[ManifestError] = []
-    files = [path for path, _ in _inputs(paths, errors)]
-    if errors:
-        raise errors[0]
+    files: list[str] = []
+    for entry in _inputs(paths):
+        if isinstance(entry, ManifestError):
+            raise entry
+        files.append(entry[0])
     return files
 
 
-def _inputs(paths: Iterable[str], errors: list[ManifestError]) -> list[tuple[str, bool]]:
-    """(file, named explicitly) to read, in order; what cannot be listed goes to `errors`.
+def _inputs(paths: Iterable[str]) -> Iterator[tuple[str, bool] | ManifestError]:
+    """(file, named explicitly) to read, in order, and in their place what cannot be listed.
 
     A file reached twice (named twice, or also under a named directory) is
     read once, so its workloads are not reported twice. A directory without
     any manifest file is an error: a mistyped path must not pass a pipeline.
     """
-    files: list[tuple[str, bool]] = []
     seen: set[str] = set()
     for path in paths:
         if path == STDIN:
-            candidates: list[str] = [STDIN]
+            candidates: list[str | ManifestError] = [STDIN]
         elif os.path.isdir(path):
-            candidates = list(_walk(path, errors))
-            if not candidates:
-                errors.append(
+            candidates = list(_walk(path))
+            if not any(isinstance(c, str) for c in candidates):
+                candidates.append(
                     ManifestError(path, "no manifest files (*.yaml, *.yml, *.json) in directory")
                 )
         elif os.path.lexists(path):
             candidates = [path]
         else:
-            errors.append(ManifestError(path, "no such file or directory"))
-            continue
+            candidates = [ManifestError(path, "no such file or directory")]
         for candidate in candidates:
+            if isinstance(candidate, ManifestError):
+                yield candidate
+                continue
             key = candidate if candidate == STDIN else os.path.realpath(candidate)
             if key not in seen:
                 seen.add(key)
-                files.append((candidate, candidate == path))
-    return files
+                yield candidate, candidate == path
 
 
 _FILE_TYPES: Final = {
@@ -652,7 +658,11 @@ def read_inputs(
     pipe failed, and an empty scan must not pass.
     """
     inputs = Inputs()
-    for path, explicit in _inputs(paths, inputs.errors):
+    for entry in _inputs(paths):
+        if isinstance(entry, ManifestError):
+            inputs.errors.append(entry)
+            continue
+        path, explicit = entry
         name = STDIN_NAME if path == STDIN else path
         try:
             if path == STDIN:
