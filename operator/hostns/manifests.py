@@ -70,6 +70,9 @@ class Limits:
     #: expansion costs memory anywhere (a label value turned into a string,
     #: two exceptions compared).
     max_alias_expansion: int = 1_000_000
+    #: Documents in one input: a real 64 MiB render has a few thousand; five million tiny
+    #: ones would take many minutes of per-document overhead.
+    max_documents: int = 100_000
 
 
 DEFAULT_LIMITS: Final = Limits()
@@ -83,6 +86,9 @@ class _Loader(yaml.CSafeLoader):
     constructor's code happens to raise (IndexError, KeyError, ValueError);
     here it becomes a YAML error at the node's position.
     """
+
+    #: 0-based line of the document being composed, once its start is read (see `_compose`).
+    document_line: int | None = None
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
         try:
@@ -192,7 +198,9 @@ def _compose(loader: _Loader, limits: Limits) -> Node | None:
         loader.get_event()
     if loader.check_event(StreamEndEvent):
         return None
-    loader.get_event()  # DocumentStartEvent
+    loader.document_line = None
+    start: Any = loader.get_event()  # DocumentStartEvent
+    loader.document_line = start.start_mark.line
     anchors: dict[str, tuple[Node, int, int] | None] = {}  # None: still open (recursive)
     stack: list[_Open] = []
     cost = nodes = aliases = expansion = 0
@@ -332,26 +340,53 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
 def _yaml_documents(
     text: str, file: str, limits: Limits
 ) -> Iterator[tuple[int, Any] | ManifestError]:
-    """(index, data) of every document, or the error that one document is."""
+    """(index, data) of every document, or the error that one document is.
+
+    The stream is parsed whole (one parser: the per-document cost of a
+    stream of small documents stays low). After a document fails, the rest
+    of the stream is split on `---` lines and parsed part by part, so the
+    documents after the bad one are still read.
+    """
     index = 0  # documents seen so far, also the ones that failed
-    for line_offset, chunk in _chunks(text):
+    parts: Iterator[tuple[int, str]] = iter([(0, text)])
+    rest: Iterator[tuple[int, str]] | None = None  # the split, made once: linear in the text
+    while (part := next(parts, None)) is not None:
+        line_offset, chunk = part
         loader = _Loader(chunk)
+        problem: str | None = None
         try:
             while True:
                 index += 1  # before composing: an error belongs to this document
+                if index > limits.max_documents:
+                    yield ManifestError(file, f"more than {limits.max_documents} documents; "
+                                        "the rest is not read")
+                    return
                 node = _compose(loader, limits)
                 if node is None:
                     index -= 1  # the end of the part, not a document
                     break
                 yield index, loader.construct_document(node)
         except yaml.YAMLError as exc:
-            yield ManifestError(Origin(file, index), _yaml_problem(exc, line_offset))
+            problem = _yaml_problem(exc, line_offset)
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         except _LimitError as exc:
-            yield ManifestError(Origin(file, index), exc.problem + _at(exc.mark, line_offset))
+            problem, mark = exc.problem + _at(exc.mark, line_offset), exc.mark
         except RecursionError:
-            yield ManifestError(Origin(file, index), "document is nested too deeply")
+            problem, mark = "document is nested too deeply", None
         finally:
             loader.dispose()
+        if problem is None:
+            continue
+        yield ManifestError(Origin(file, index), problem)
+        # Go on after the bad document: with the parts that start below where it started.
+        line = loader.document_line if loader.document_line is not None else (
+            mark.line if mark is not None else None
+        )
+        if line is None:
+            return
+        after = line_offset + line
+        rest = _chunks(text) if rest is None else rest
+        parts = (p for p in rest if p[0] > after)
 
 
 # -- JSON --------------------------------------------------------------------------------

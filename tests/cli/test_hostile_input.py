@@ -336,6 +336,23 @@ def test_a_bad_document_in_the_middle_of_a_file_does_not_hide_those_after_it(hos
     assert error == f"<stdin>: document 2: mapping values are not allowed in this context (line {line}, column 6)"
 
 
+def test_every_bad_document_of_a_file_is_reported_with_its_own_number(hostns: Hostns) -> None:
+    bad = "kind: Pod\n  bad: : yaml\n"
+    text = "---\n".join([bad, POD.replace("node-debugger", "second"), bad, "", POD.replace("node-debugger", "fifth")])
+    run = hostns("scan", "-f", "-", "-o", "json", stdin=text)
+    assert sorted((r["name"], r["source"]["document"]) for r in run.json()) == [("fifth", 5), ("second", 2)]
+    assert [e.split(": ")[1] for e in run.errors()] == ["document 1", "document 3"]
+
+
+def test_an_input_of_too_many_documents_is_refused_after_the_limit() -> None:
+    from hostns.manifests import Inputs, Limits, _parse
+
+    into = Inputs()
+    _parse("---\nkind: A\n" * 11, "x.yaml", Limits(max_documents=10), into, None)
+    assert len(into.manifests) == 10
+    assert [str(e) for e in into.errors] == ["x.yaml: more than 10 documents; the rest is not read"]
+
+
 def test_table_mode_prints_the_good_results_then_the_error_count(hostns: Hostns) -> None:
     run = hostns("scan", "-f", "bad-yaml.yaml", "-f", "kinds/pod.yaml", "-f", "missing.yaml")
     assert run.code == 2
