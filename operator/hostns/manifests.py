@@ -322,10 +322,11 @@ _PREAMBLE = re.compile(r"(?:[ \t]*(?:[#%][^\n]*)?\r?\n)*[ \t]*(?:[#%][^\n]*)?\r?
 def _chunks(text: str) -> Iterator[tuple[int, str]]:
     """(first line, text) of each part of the stream that starts at a separator.
 
-    Each part is parsed on its own, so that a document that does not parse
-    (a template with `{{ }}` in key position) does not hide the ones after
-    it: the same split kubectl makes. A part starts with its separator line,
-    which is what keeps the document count equal to YAML's.
+    After a document that does not parse (a template with `{{ }}` in key
+    position), the parts after it are parsed each on its own, so it does not
+    hide the documents that follow: the same split kubectl makes. A part
+    starts with its separator line, which keeps the document count equal to
+    YAML's.
     """
     start = line = 0
     for match in _SEPARATOR.finditer(text):
