@@ -20,8 +20,9 @@ fi
 # from its pinned Go module; the tests find it with the same script.
 if command -v go >/dev/null 2>&1; then
   bash hack/tools/build.sh helm >/dev/null
+  bash hack/tools/build.sh actionlint >/dev/null  # lints docs/github-actions/ (test_sarif.py)
 elif [ "${CI:-}" = "true" ]; then
-  echo "error: Go is needed to build helm for the chart tests" >&2
+  echo "error: Go is needed to build helm and actionlint for the chart and workflow tests" >&2
   exit 1
 else
   echo "note: no Go toolchain; the Helm chart tests will be skipped (make helm builds helm)." >&2

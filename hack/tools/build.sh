@@ -10,7 +10,7 @@
 # a `tool` directive (Go 1.24+), so go.sum covers every package the build needs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-tool=${1:?usage: build.sh TOOL (helm)}
+tool=${1:?usage: build.sh TOOL (helm, actionlint)}
 mod="$here/$tool"
 [ -f "$mod/go.mod" ] || { echo "error: no wrapper module hack/tools/$tool" >&2; exit 1; }
 
@@ -23,6 +23,11 @@ case "$tool" in
     ldflags="-s -w -X helm.sh/helm/v4/internal/version.version=${version} \
       -X helm.sh/helm/v4/internal/version.metadata= \
       -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+    ;;
+  actionlint)
+    version=$(awk '$1 == "github.com/rhysd/actionlint" {print $2; exit}' "$mod/go.mod")
+    pkg=github.com/rhysd/actionlint/cmd/actionlint
+    ldflags="-s -w -X github.com/rhysd/actionlint.version=${version}"
     ;;
   *)
     echo "error: unknown tool $tool" >&2; exit 1 ;;

@@ -22,6 +22,7 @@ from hostns import __version__, auditcli
 from hostns.config import ConfigError, add_run_arguments, config_from_args, with_lease_namespace
 from hostns.exceptions import parse_time
 from hostns.manifests import DEFAULT_MAX_INPUT_SIZE, MIB, STDIN, read_inputs
+from hostns.sarif import sarif_log
 from hostns.scan import format_table, is_exception_kind, scan, worth_keeping
 
 EXIT_OK = 0
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"default {DEFAULT_MAX_INPUT_SIZE // MIB}MiB)",
     )
     scan.add_argument(
-        "-o", "--output", choices=("table", "json"), default="table",
+        "-o", "--output", choices=("table", "json", "sarif"), default="table",
         help="output format (default: table)",
     )
     scan.add_argument(
@@ -139,8 +140,9 @@ def _scan(args: argparse.Namespace, stdin: IO[Any], stdout: IO[str], stderr: IO[
     for note in report.notes:
         print(f"hostns scan: note: {note}", file=stderr)
     stderr.flush()
-    if args.output == "json":
-        json.dump(report.to_json(), stdout, indent=2)
+    if args.output in ("json", "sarif"):
+        document = report.to_json() if args.output == "json" else sarif_log(report)
+        json.dump(document, stdout, indent=2)
         stdout.write("\n")
         stdout.flush()
     elif report.results:

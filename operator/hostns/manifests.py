@@ -121,6 +121,9 @@ class Origin:
     file: str  # as given (or found under a directory); `<stdin>` for `-`
     document: int  # 1-based, counting every document of the file, empty ones too
     item: int | None = None  # 1-based position inside a `kind: List`
+    # 1-based line where the document starts (for SARIF and editors); not part of
+    # the identity, and not printed: messages name the document.
+    line: int | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         text = f"{self.file}: document {self.document}"
@@ -340,8 +343,8 @@ def _chunks(text: str) -> Iterator[tuple[int, str]]:
 
 def _yaml_documents(
     text: str, file: str, limits: Limits
-) -> Iterator[tuple[int, Any] | ManifestError]:
-    """(index, data) of every document, or the error that one document is.
+) -> Iterator[tuple[int, Any, int] | ManifestError]:
+    """(index, data, first line) of every document, or the error that one document is.
 
     The stream is parsed whole (one parser: the per-document cost of a
     stream of small documents stays low). After a document fails, the rest
@@ -366,7 +369,7 @@ def _yaml_documents(
                 if node is None:
                     index -= 1  # the end of the part, not a document
                     break
-                yield index, loader.construct_document(node)
+                yield index, loader.construct_document(node), line_offset + node.start_mark.line + 1
         except yaml.YAMLError as exc:
             problem = _yaml_problem(exc, line_offset)
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
@@ -461,7 +464,7 @@ def _flatten(origin: Origin, data: Any) -> Iterator[Manifest]:
             for position, item in enumerate(items, start=1):
                 # A List nested in a List keeps the outer position, which is enough to find it.
                 inner = position if origin.item is None else origin.item
-                yield from _flatten(Origin(origin.file, origin.document, inner), item)
+                yield from _flatten(Origin(origin.file, origin.document, inner, origin.line), item)
             return
     yield Manifest(origin, data)
 
@@ -511,7 +514,7 @@ def _parse(text: str, file: str, limits: Limits, into: Inputs, keep: Keep | None
         if not text.strip():
             return 0
         try:
-            add(Origin(file, 1), _json_document(text, file, limits))
+            add(Origin(file, 1, line=1), _json_document(text, file, limits))
         except ManifestError as exc:
             into.errors.append(exc)
         return 1
@@ -521,7 +524,7 @@ def _parse(text: str, file: str, limits: Limits, into: Inputs, keep: Keep | None
         except ManifestError:
             pass  # not one good JSON value: a YAML flow mapping or a stream; let YAML decide
         else:
-            add(Origin(file, 1), data)
+            add(Origin(file, 1, line=1), data)
             return 1
     documents = 0
     for result in _yaml_documents(text, file, limits):
@@ -529,11 +532,11 @@ def _parse(text: str, file: str, limits: Limits, into: Inputs, keep: Keep | None
             into.errors.append(result)
             documents += 1
             continue
-        index, data = result
+        index, data, line = result
         if data is None:
             continue  # an empty document (`---` twice, or comments only)
         documents += 1
-        add(Origin(file, index), data)
+        add(Origin(file, index, line=line), data)
     return documents
 
 
