@@ -58,7 +58,13 @@ async def operate(
         # A standby is alive; a leader is alive while its loops run.
         return standing_by or controller.healthy()
 
-    runner = await start_server(metrics, config.port, healthy) if config.port else None
+    def ready() -> bool:
+        # Ready once the pod picture is complete; a standby has none (it watches nothing).
+        return not standing_by and controller.ready()
+
+    runner = (
+        await start_server(metrics, config.port, healthy, ready=ready) if config.port else None
+    )
     try:
         if elector is not None:
             await _until_stopped(elector.acquire(), stop_flag)
