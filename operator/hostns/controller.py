@@ -19,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hostns.backoff import Backoff
 from hostns.bodies import field
 from hostns.config import Config
 from hostns.evaluation import Verdict
@@ -76,6 +77,7 @@ class Controller:
         self._policy_changed = asyncio.Event()
         self._statuses_due = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._watch_tasks: list[asyncio.Task[None]] = []
         self._ready = False
 
     @property
@@ -88,32 +90,24 @@ class Controller:
         """Load exceptions and findings, then start the pod watches and the loops.
 
         Exceptions come first: evaluating pods before they are known would report
-        every trusted pod as a Violation for a moment. API errors here (an API server
-        still initialising a new CRD's storage answers 429; a network blip) are
-        retried with a short backoff rather than failing the start-up. The writer
-        is held until every watch has completed its first listing: until then the
-        picture is partial, and a finding of a workload not listed yet would look
-        Resolved.
+        every trusted pod as a Violation for a moment. The writer is held until
+        every watch has completed its first listing: until then the picture is
+        partial, and a finding of a workload not listed yet would look Resolved.
+        A standby that kept its watches warm (`watch_standby`) lists nothing again:
+        its picture is re-evaluated with the exceptions as they are now, and the
+        writer starts on what it holds.
         """
-        delay = 0.5
-        while True:
-            try:
-                for body in await self.kube.list_exceptions():
-                    await self.on_exception_event(None, body)
-                self._policy_changed.clear()
-                await self.findings.load(self.namespaces)
-                break
-            except (TimeoutError, ApiError, OSError) as exc:
-                self.metrics.api_errors.labels("startup").inc()
-                logger.warning("start-up reconciliation failed, retrying in %.1fs: %s", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        await self._retrying("start-up reconciliation", self._load)
         self.writer.hold()
         self.writer.start()
         self.poster.start()
+        if not self._watch_tasks:
+            self._start_watches()
+        else:
+            self.intake.take_over(self.config.leader_elect_seconds * 2)
+            self.reevaluate()
         self._tasks = [
-            *(asyncio.create_task(w.run(), name=f"hostns-pods-{w.namespace or 'all'}")
-              for w in self.watches),
+            *self._watch_tasks,
             asyncio.create_task(self._when_listed(), name="hostns-startup"),
             asyncio.create_task(self._policy_loop(), name="hostns-policy"),
             asyncio.create_task(self._status_loop(), name="hostns-statuses"),
@@ -121,6 +115,49 @@ class Controller:
         ]
         if self.config.resync_seconds > 0:
             self._tasks.append(asyncio.create_task(self._resync_loop(), name="hostns-resync"))
+
+    async def watch_standby(self) -> None:
+        """Stand by warm: watch pods and keep the picture, write nothing, post nothing.
+
+        Exceptions are read once here (a standby does not watch them); `start`
+        reads them again when this replica takes over.
+        """
+        self.intake.standby = True
+        await self._retrying("standby start-up", self._load_exceptions)
+        self._start_watches()
+
+    def _start_watches(self) -> None:
+        self._watch_tasks = [
+            asyncio.create_task(w.run(), name=f"hostns-pods-{w.namespace or 'all'}")
+            for w in self.watches
+        ]
+
+    async def _retrying(self, what: str, load: Callable[[], Awaitable[None]]) -> None:
+        """API errors at start (an API server still initialising a new CRD's storage
+        answers 429; a network blip) are retried with a bounded back-off."""
+        backoff = Backoff(first=0.5, limit=10.0)
+        while True:
+            try:
+                await load()
+                return
+            except (TimeoutError, ApiError, OSError) as exc:
+                self.metrics.api_errors.labels("startup").inc()
+                delay = backoff.next_delay()
+                logger.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
+                await asyncio.sleep(delay)
+
+    async def _load(self) -> None:
+        await self._load_exceptions()
+        await self.findings.load(self.namespaces)
+
+    async def _load_exceptions(self) -> None:
+        listed = await self.kube.list_exceptions()
+        names = {field(body, "metadata").get("name") for body in listed}
+        for body in listed:
+            await self.on_exception_event(None, body)
+        for name in set(self.state.exceptions) - names:  # deleted while standing by
+            await self.on_exception_event("DELETED", {"metadata": {"name": name}})
+        self._policy_changed.clear()
 
     async def _when_listed(self) -> None:
         await asyncio.gather(*(w.listed.wait() for w in self.watches))
@@ -136,8 +173,8 @@ class Controller:
         )
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._tasks)
-        self._tasks = []
+        await cancel_and_wait([*self._tasks, *self._watch_tasks])
+        self._tasks, self._watch_tasks = [], []
         await self.writer.stop()
         if not self.kube.fenced:
             with contextlib.suppress(Exception):
@@ -150,8 +187,13 @@ class Controller:
             and self.writer.healthy()
 
     def ready(self) -> bool:
-        """Readiness: the first complete pod listing is handled and the watches run."""
-        return self._ready and self.healthy()
+        """Readiness: the first complete pod listing is handled and the watches run
+        (for a standby too: its picture is warm)."""
+        watching = bool(self._watch_tasks) and all(not t.done() for t in self._watch_tasks) \
+            and all(w.listed.is_set() for w in self.watches)
+        if not self._tasks:
+            return watching and self.intake.standby
+        return watching and self._ready and self.healthy()
 
     # --- watch events -------------------------------------------------------------
 

@@ -35,6 +35,8 @@ from hostns.workloads import Workload
 
 logger = logging.getLogger("hostns")
 
+PENDING_LIMIT = 10_000  # Violations a standby remembers for its take-over
+
 
 
 class PodIntake:
@@ -61,6 +63,9 @@ class PodIntake:
         self._clock = clock
         # True until the start-up listing is complete: see `_already_reported`.
         self.starting = True
+        # A standby posts nothing: Violations it sees wait here for a take-over.
+        self.standby = False
+        self._pending: dict[str, tuple[PodFacts, str, float]] = {}
 
     # --- from the pod stream ------------------------------------------------------
 
@@ -139,7 +144,23 @@ class PodIntake:
         """A pod turned into a Violation (on a pod event, or after a policy change)."""
         self._report_violation(facts, message)
 
+    def take_over(self, window: float) -> None:
+        """This replica leads now: report the Violations it saw in the last `window`
+        seconds while standing by (the old leader may have died without reporting
+        them; at worst one is reported twice, none is missed)."""
+        self.standby = False
+        since = time.monotonic() - window
+        pending, self._pending = self._pending, {}
+        for facts, message, seen_at in pending.values():
+            if seen_at >= since:
+                self._report_violation(facts, message)
+
     def _report_violation(self, facts: PodFacts, message: str) -> None:
+        if self.standby:
+            if len(self._pending) >= PENDING_LIMIT:
+                del self._pending[next(iter(self._pending))]  # the oldest
+            self._pending[facts.uid] = (facts, message, time.monotonic())
+            return
         if self._already_reported(facts) or not self._poster.enabled:
             return
         with contextlib.suppress(RuntimeError):  # no running loop: a synchronous test

@@ -27,6 +27,11 @@ class Metrics:
             "Pod events evaluated (compliant ones included).",
             registry=self.registry,
         )
+        self.pod_listings = Counter(
+            "hostns_pod_listings_total",
+            "Complete pod LISTs (the first, after a 410 Gone, periodic re-lists).",
+            registry=self.registry,
+        )
         self.evaluation_seconds = Histogram(
             "hostns_evaluation_seconds",
             "Time to evaluate one pod event.",

@@ -74,6 +74,7 @@ class PodWatch:
             version = page.resource_version or version
         self._sink.on_listed(self.namespace, tracked, since)
         self.lists += 1
+        self._metrics.pod_listings.inc()
         return version
 
     async def run(self) -> None:

@@ -124,6 +124,15 @@ class Operator:
         except OSError:
             return False
 
+    def ready(self) -> bool:
+        """/readyz: 200 once the first complete pod listing is handled."""
+        assert self.process is not None and self.process.poll() is None, self.log.read_text()
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
     def metrics(self) -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             return str(r.read().decode())
