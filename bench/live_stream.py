@@ -13,8 +13,10 @@ One run, one control plane, the same pods for everyone:
   until it has handled every pod (`hostns_pods_evaluated_total` = PODS) and every finding
   is right (verdict and pod count); K, kopf with one empty `on.event` pod handler until it
   has been called for every pod. Ratios against A of the same round.
-- CPU per watch event of a pod that uses no host namespace: the three run at once while
-  3,000 such pods are created; process CPU time (/proc) minus the idle rate, per event.
+- CPU per watch event of a pod that uses no host namespace: the three run at once, with T
+  (the same watch read as bytes, nothing decoded: the transport's floor), while 3,000 such
+  pods are created (~40/s here) and then deleted in one burst (6,000 events); process CPU
+  time (/proc) minus each process's idle rate, per event.
 - Detection latency of new host-network pods (each its own workload) at steady create
   rates: from the create call's return to the finding's first Violation on a watch.
 - Operator resident memory (VmRSS, VmHWM) after the picture at PODS/2 and at PODS, and
@@ -39,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack" / "controlplane"))
 
 from launcher import ControlPlane, free_port  # noqa: E402
+from operator_rss import container as rss_container  # noqa: E402
 
 WORKLOADS = 100
 EXCEPTED_WORKLOADS = 20
@@ -50,22 +53,8 @@ HZ = os.sysconf("SC_CLK_TCK")
 
 
 def container(index: int, j: int, image: str) -> dict[str, Any]:
-    return {
-        "name": f"c{j}", "image": image, "imagePullPolicy": "IfNotPresent",
-        "args": ["--config=/etc/app/config.yaml", "--log-level=info", f"--shard={index % 16}"],
-        "env": [{"name": f"APP_SETTING_{k}", "value": f"value-{k}-{index % 97}"}
-                for k in range(10)],
-        "ports": [{"name": "http", "containerPort": 8080 + j, "protocol": "TCP"}],
-        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"},
-                      "limits": {"memory": "256Mi"}},
-        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080 + j}, "periodSeconds": 10},
-        "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080 + j},
-                          "periodSeconds": 20},
-        "volumeMounts": [{"name": "config", "mountPath": "/etc/app"},
-                         {"name": "data", "mountPath": "/var/lib/app"}],
-        "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
-                            "capabilities": {"drop": ["ALL"]}},
-    }
+    """operator_rss's container (env, probes, mounts), with the image this bench needs."""
+    return {**rss_container(index, j), "image": image}
 
 
 def workload_of(index: int) -> int | None:
@@ -166,6 +155,34 @@ def bare_main(kubeconfig: str) -> None:
                 json.loads(line)
                 events += 1
                 if events % 500 == 0:
+                    print(json.dumps({"events": events}), flush=True)
+
+    asyncio.run(run())
+
+
+def raw_main(kubeconfig: str) -> None:
+    """T: the transport alone — the same WATCH read as bytes, lines counted, nothing decoded."""
+    import asyncio
+
+    from kubernetes_asyncio import client, config
+
+    async def run() -> None:
+        configuration = client.Configuration()
+        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        async with client.ApiClient(configuration) as api_client:
+            core = client.CoreV1Api(api_client)
+            response = await core.list_pod_for_all_namespaces(limit=1, _preload_content=False)
+            version = json.loads(await response.read())["metadata"]["resourceVersion"]
+            response = await core.list_pod_for_all_namespaces(
+                watch="true", resource_version=version, timeout_seconds=3600,
+                _preload_content=False, _request_timeout=aiohttp_timeout(),
+            )
+            print(json.dumps({"listed": 0}), flush=True)
+            events = 0
+            async for chunk in response.content.iter_any():
+                before = events
+                events += chunk.count(b"\n")
+                if events // 500 != before // 500:
                     print(json.dumps({"events": events}), flush=True)
 
     asyncio.run(run())
@@ -386,16 +403,22 @@ def latency(bench: Bench, rate: float, seconds: float, tag: str) -> list[float]:
     stop = threading.Event()
 
     def watcher() -> None:
-        stream = watch.Watch()
-        for event in stream.stream(bench.custom.list_namespaced_custom_object, "hostns.io",
-                                   "v1alpha1", "bench-latency", "hostnamespacefindings",
-                                   timeout_seconds=int(seconds) + 60):
-            obj = event["object"]
-            name = obj["metadata"]["name"]
-            if (obj.get("status") or {}).get("verdict") == "Violation" and name not in detected:
-                detected[name] = time.monotonic()
-            if stop.is_set():
-                stream.stop()
+        while not stop.is_set():
+            stream = watch.Watch()
+            try:
+                for event in stream.stream(
+                    bench.custom.list_namespaced_custom_object, "hostns.io", "v1alpha1",
+                    "bench-latency", "hostnamespacefindings", timeout_seconds=int(seconds) + 60,
+                ):
+                    obj = event["object"]
+                    name = obj["metadata"]["name"]
+                    verdict = (obj.get("status") or {}).get("verdict")
+                    if verdict == "Violation" and name not in detected:
+                        detected[name] = time.monotonic()
+                    if stop.is_set():
+                        stream.stop()
+            except Exception:  # a dropped stream: watch again (a re-list replays all)
+                time.sleep(0.1)
 
     thread = threading.Thread(target=watcher, daemon=True)
     thread.start()
@@ -478,42 +501,57 @@ def main() -> int:
         def ratio(i: int) -> float:
             return statistics.median(row[i] / row[0] for row in table)
 
-        # CPU per watch event of a compliant pod: all three watching at once.
-        print("CPU per watch event (3,000 new pods without host namespaces):", flush=True)
+        # CPU per watch event of a compliant pod: all watching at once.
+        print("CPU per watch event of pods without host namespaces:", flush=True)
         process, port, _ = bench.start_operator()
-        bare_child = Child([sys.executable, __file__, "bare", str(plane.kubeconfig), "0"],
-                           bench.env)
-        kopf_child = Child([sys.executable, __file__, "kopf", str(plane.kubeconfig), str(count)],
-                           bench.env)
-        while (metric(port, "hostns_pods_evaluated_total") < count or bare_child.listed_at is None
-               or kopf_child.listed_at is None):
+        children = {
+            "T (transport only)": Child([sys.executable, __file__, "raw", str(plane.kubeconfig)],
+                                        bench.env),
+            "A (bare)": Child([sys.executable, __file__, "bare", str(plane.kubeconfig), "0"],
+                              bench.env),
+            "kopf": Child([sys.executable, __file__, "kopf", str(plane.kubeconfig), str(count)],
+                          bench.env),
+        }
+        while (metric(port, "hostns_pods_evaluated_total") < count
+               or any(c.listed_at is None for c in children.values())):
             time.sleep(0.2)
         time.sleep(3)
-        pids = {"A (bare)": bare_child.process.pid, "operator": process.pid,
-                "kopf": kopf_child.process.pid}
-        idle_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        time.sleep(5)
-        idle_rate = {name: (cpu_seconds(pid) - idle_start[name]) / 5 for name, pid in pids.items()}
+        pids = {"operator": process.pid, **{n: c.process.pid for n, c in children.items()}}
         events = 3000
-        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-        began = time.monotonic()
-        bench.create_pods([pod(i, namespace="bench-cpu", prefix="cpu") for i in range(events)])
-        target = count + events
-        while (metric(port, "hostns_pods_evaluated_total") < target or bare_child.events < events
-               or kopf_child.events < events):
-            if time.monotonic() - began > 300:
-                break
-            time.sleep(0.2)
-        took = time.monotonic() - began
-        per_event = {
-            name: (cpu_seconds(pid) - before[name] - idle_rate[name] * took) / events * 1e6
-            for name, pid in pids.items()
-        }
-        for name, micros in per_event.items():
-            print(f"  {name}: {micros:.0f} µs CPU per event "
-                  f"({micros / per_event['A (bare)']:.2f}x A)", flush=True)
-        bare_child.stop()
-        kopf_child.stop()
+        per_event: dict[str, dict[str, float]] = {}
+        for phase, action, expected_events in (
+            ("created (kubectl, ~40/s)", lambda: bench.create_pods(
+                [pod(i, namespace="bench-cpu", prefix="cpu") for i in range(events)]), events),
+            ("deleted (one deletecollection, a burst)", lambda: bench.kubectl(
+                "delete", "pods", "--all", "-n", "bench-cpu", "--wait=false"), 2 * events),
+        ):
+            idle_start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            time.sleep(5)
+            idle = {name: (cpu_seconds(pid) - idle_start[name]) / 5 for name, pid in pids.items()}
+            before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            seen_before = {n: c.events for n, c in children.items()}
+            evaluated = metric(port, "hostns_pods_evaluated_total")
+            began = time.monotonic()
+            action()
+            while time.monotonic() - began < 300 and (
+                metric(port, "hostns_pods_evaluated_total") < evaluated + expected_events
+                or any(c.events - seen_before[n] < expected_events - 500
+                       for n, c in children.items())
+            ):
+                time.sleep(0.2)
+            time.sleep(2)
+            took = time.monotonic() - began
+            per_event[phase] = {
+                name: (cpu_seconds(pid) - before[name] - idle[name] * took)
+                / expected_events * 1e6
+                for name, pid in pids.items()
+            }
+            print(f"  {expected_events} events, pods {phase}, over {took:.0f}s:", flush=True)
+            for name, micros in per_event[phase].items():
+                print(f"    {name}: {micros:.0f} µs CPU per event "
+                      f"({micros / per_event[phase]['A (bare)']:.2f}x A)", flush=True)
+        for child in children.values():
+            child.stop()
 
         print("detection latency (operator settled, findings Violation):", flush=True)
         lat20 = latency(bench, 20, 15, "a")
@@ -527,8 +565,9 @@ def main() -> int:
         print(f"  operator, every pod handled: {med(1):.1f}s = {ratio(1):.2f}x A")
         print(f"  operator, every finding right: {med(2):.1f}s = {ratio(2):.2f}x A")
         print(f"  kopf, empty on.event handler: {med(3):.1f}s = {ratio(3):.2f}x A")
-        print(f"  CPU per compliant-pod watch event: operator {per_event['operator']:.0f} µs, "
-              f"A {per_event['A (bare)']:.0f} µs, kopf {per_event['kopf']:.0f} µs")
+        for phase, figures in per_event.items():
+            print(f"  CPU per watch event, pods {phase}: "
+                  + ", ".join(f"{name} {micros:.0f} µs" for name, micros in figures.items()))
         print(f"  detection latency p99: {percentile(lat20, 99):.2f}s at 20/s, "
               f"{percentile(lat50, 99):.2f}s at 50/s, {percentile(lat100, 99):.2f}s at 100/s")
         print(f"  operator memory: {half_memory} at {count // 2} pods, {full_memory} at {count}; "
@@ -539,6 +578,8 @@ def main() -> int:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "bare":
         bare_main(sys.argv[2])
+    elif len(sys.argv) > 1 and sys.argv[1] == "raw":
+        raw_main(sys.argv[2])
     elif len(sys.argv) > 1 and sys.argv[1] == "kopf":
         kopf_main(sys.argv[2], int(sys.argv[3]))
     else:

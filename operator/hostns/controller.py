@@ -63,9 +63,12 @@ class Controller:
         self.state = ClusterState()
         self.findings = FindingStore(kube, self.metrics, clock)
         self.statuses = ExceptionStatuses(kube, self.metrics, clock)
-        self.poster = EventPoster(kube, self.metrics, enabled=config.events)
         self.writer = FindingWriter(
             self.flush, coalesce=config.coalesce_seconds, on_error=self._write_failed
+        )
+        self.poster = EventPoster(
+            kube, self.metrics, enabled=config.events,
+            defer_while=lambda: self.writer.due > 0,
         )
         self.intake = PodIntake(
             self.state, self.findings, self.poster, self.writer.mark, self.metrics, clock,

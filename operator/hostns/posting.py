@@ -4,7 +4,9 @@ The pod intake and the writer must never wait for an Event: `post` queues the
 body and returns. A few workers post them, retrying a throttled or failed
 request (429, 5xx) a bounded number of times with back-off. The queue is bounded
 too: when the API server cannot keep up, Events are dropped (and counted) rather
-than memory growing. The finding is the record; an Event is a notification.
+than memory growing. The finding is the record; an Event is a notification: while
+findings wait to be written (`defer_while`), an Event waits too, up to DEFER_LIMIT,
+so that the API server's write capacity goes to the record first.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from hostns.backoff import Backoff
@@ -24,10 +27,19 @@ logger = logging.getLogger("hostns")
 WORKERS = 4
 QUEUE_LIMIT = 10_000
 ATTEMPTS = 4
+DEFER_LIMIT = 5.0  # seconds an Event may wait for the findings' backlog
 
 
 class EventPoster:
-    def __init__(self, kube: Kube, metrics: Metrics, *, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        metrics: Metrics,
+        *,
+        enabled: bool = True,
+        defer_while: Callable[[], bool] | None = None,
+    ) -> None:
+        self._defer_while = defer_while
         self._kube = kube
         self._metrics = metrics
         self.enabled = enabled
@@ -58,6 +70,11 @@ class EventPoster:
     async def _work(self) -> None:
         while True:
             namespace, body, about = await self._queue.get()
+            if self._defer_while is not None:
+                waited = 0.0
+                while self._defer_while() and waited < DEFER_LIMIT:
+                    await asyncio.sleep(0.1)
+                    waited += 0.1
             try:
                 await self._post(namespace, body, about)
             finally:

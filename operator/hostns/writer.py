@@ -55,6 +55,19 @@ class FindingWriter:
     def backlog(self) -> int:
         return len(self._queue) + len(self._in_flight)
 
+    @property
+    def due(self) -> int:
+        """Findings that could be written now (past their coalescing window, or in flight)."""
+        if self._held:
+            return 0
+        now = time.monotonic()
+        waiting = 0
+        for due in self._queue.values():  # in arrival order, so dues only grow
+            if due > now:
+                break
+            waiting += 1
+        return waiting + len(self._in_flight)
+
     def mark(self, workloads: Iterable[Workload]) -> None:
         now = time.monotonic()
         for workload in workloads:

@@ -135,3 +135,13 @@ async def test_many_workers_write_many_findings_at_once(
     started = asyncio.get_running_loop().time()
     await until(lambda: len(recorder.flushed) == 64)
     assert asyncio.get_running_loop().time() - started < 1.0  # 64 x 50 ms would be 3.2 s
+
+
+async def test_due_counts_what_could_be_written_now_and_nothing_while_held(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = FindingWriter(recorder, coalesce=60.0)  # type: ignore[arg-type]
+    writer.mark([workload("later")])
+    assert writer.due == 0 and writer.backlog == 1  # still in its coalescing window
+    writer.hold()
+    assert writer.due == 0
