@@ -25,6 +25,7 @@ One run, one control plane, the same pods for everyone:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -33,6 +34,7 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -121,17 +123,23 @@ def expected_findings(count: int) -> dict[tuple[str, str], tuple[str, int]]:
 # --- the processes under test ---------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def core_api(kubeconfig: str) -> AsyncIterator[Any]:
+    """kubernetes_asyncio's CoreV1Api on the bench's kubeconfig."""
+    from kubernetes_asyncio import client, config
+
+    configuration = client.Configuration()
+    await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    async with client.ApiClient(configuration) as api_client:
+        yield client.CoreV1Api(api_client)
+
+
 def bare_main(kubeconfig: str) -> None:
     """A: LIST 500 per page with kubernetes_asyncio (json.loads), then WATCH; report counts."""
     import asyncio
 
-    from kubernetes_asyncio import client, config
-
     async def run() -> None:
-        configuration = client.Configuration()
-        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-        async with client.ApiClient(configuration) as api_client:
-            core = client.CoreV1Api(api_client)
+        async with core_api(kubeconfig) as core:
             token, count, version = None, 0, ""
             while True:
                 kwargs: dict[str, Any] = {"limit": 500, "_preload_content": False}
@@ -164,13 +172,8 @@ def raw_main(kubeconfig: str) -> None:
     """T: the transport alone — the same WATCH read as bytes, lines counted, nothing decoded."""
     import asyncio
 
-    from kubernetes_asyncio import client, config
-
     async def run() -> None:
-        configuration = client.Configuration()
-        await config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-        async with client.ApiClient(configuration) as api_client:
-            core = client.CoreV1Api(api_client)
+        async with core_api(kubeconfig) as core:
             response = await core.list_pod_for_all_namespaces(limit=1, _preload_content=False)
             version = json.loads(await response.read())["metadata"]["resourceVersion"]
             response = await core.list_pod_for_all_namespaces(
