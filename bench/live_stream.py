@@ -41,6 +41,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack" / "controlplane"))
+sys.path.insert(0, str(REPO / "bench"))
 
 from launcher import ControlPlane, free_port  # noqa: E402
 from operator_rss import container as rss_container  # noqa: E402
