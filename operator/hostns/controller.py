@@ -81,6 +81,7 @@ class Controller:
         self._statuses_due = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._watch_tasks: list[asyncio.Task[None]] = []
+        self._startup: asyncio.Task[None] | None = None
         self._ready = False
 
     @property
@@ -109,9 +110,10 @@ class Controller:
         else:
             self.intake.take_over(self.config.leader_elect_seconds * 2)
             self.reevaluate()
+        # One-shot, so not among the loops that liveness watches.
+        self._startup = asyncio.create_task(self._when_listed(), name="hostns-startup")
         self._tasks = [
             *self._watch_tasks,
-            asyncio.create_task(self._when_listed(), name="hostns-startup"),
             asyncio.create_task(self._policy_loop(), name="hostns-policy"),
             asyncio.create_task(self._status_loop(), name="hostns-statuses"),
             asyncio.create_task(self._gc_loop(), name="hostns-retention"),
@@ -176,8 +178,9 @@ class Controller:
         )
 
     async def stop(self) -> None:
-        await cancel_and_wait([*self._tasks, *self._watch_tasks])
-        self._tasks, self._watch_tasks = [], []
+        startup = [self._startup] if self._startup is not None else []
+        await cancel_and_wait([*self._tasks, *self._watch_tasks, *startup])
+        self._tasks, self._watch_tasks, self._startup = [], [], None
         await self.writer.stop()
         if not self.kube.fenced:
             with contextlib.suppress(Exception):
@@ -185,7 +188,7 @@ class Controller:
         await self.poster.stop()
 
     def healthy(self) -> bool:
-        """Liveness: every loop runs."""
+        """Liveness: every loop runs (the pod watches, policy, statuses, retention...)."""
         return bool(self._tasks) and all(not t.done() for t in self._tasks) \
             and self.writer.healthy()
 
