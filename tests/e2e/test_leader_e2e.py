@@ -43,15 +43,17 @@ def identity(admin: Kubectl, control_plane: Any, tmp_path_factory: Any) -> Path:
 def replicas(identity: Path, tmp_path: Path, admin: Kubectl) -> Iterator[list[Operator]]:
     """Two replicas, started one after the other: the first leads, the second stands by."""
     admin.run("delete", "lease", "-n", LEASE[0], LEASE[1], "--ignore-not-found")
-    started = []
-    for index in range(2):
-        replica = Operator(identity, tmp_path / f"replica-{index}.log", *ELECTION_ARGS)
-        replica.start()
-        started.append(replica)
-        eventually(lambda: leader_of(started) is not None, timeout=20)
-    yield started
-    for replica in started:
-        replica.stop()
+    started: list[Operator] = []
+    try:
+        for index in range(2):
+            replica = Operator(identity, tmp_path / f"replica-{index}.log", *ELECTION_ARGS)
+            started.append(replica)  # before start: a failed start is stopped below too
+            replica.start()
+            eventually(lambda: leader_of(started) is not None, timeout=20)
+        yield started
+    finally:
+        for replica in started:
+            replica.stop()
 
 
 def lease(admin: Kubectl) -> dict[str, Any]:
