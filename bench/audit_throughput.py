@@ -254,8 +254,8 @@ _MODES = {
     "product": None,  # the CLI
     # Every line decoded whole (msgspec into dicts), then judged: what the skip saves.
     "no-skip": (
-        "from hostns.audit import ExceptionTimeline, Tally, audit\n"
-        "from hostns.auditlog import AuditLogReader\n"
+        "from hostns.offline.audit import ExceptionTimeline, Tally, audit\n"
+        "from hostns.offline.auditlog import AuditLogReader\n"
         "r = AuditLogReader(skip=False)\n"
         "n = sum(1 for _ in audit(r.read([LOG]), ExceptionTimeline([]), Tally()))\n"
     ),

@@ -43,9 +43,9 @@ from typing import Any
 
 import pytest
 
-from hostns.evaluation import PodVerdict, evaluate_pod
-from hostns.exceptions import CompiledException, ExceptionSet, compile_exception
-from hostns.pods import PodFacts, pod_facts
+from hostns.core.evaluation import PodVerdict, evaluate_pod
+from hostns.core.exceptions import CompiledException, ExceptionSet, compile_exception
+from hostns.core.pods import PodFacts, pod_facts
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 POOL = 10_000

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.test_engine_bench import _images, _pod
-from hostns.pods import pod_facts
-from hostns.state import ClusterState
+from hostns.core.pods import pod_facts
+from hostns.live.state import ClusterState
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 PODS = 10_000

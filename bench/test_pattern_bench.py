@@ -5,7 +5,7 @@ expression: every split of the run among the five stars is tried before the
 final `b` fails, so the time grows like the length to the fifth power. The old
 matcher compiled each `*` to `[^/]*` and used `re.fullmatch`; any pod creator
 could freeze the operator's event loop with a long image name where an
-administrator wrote such a pattern. The new matcher (hostns.images.Glob) finds
+administrator wrote such a pattern. The new matcher (hostns.core.images.Glob) finds
 each literal piece at its leftmost place and never backtracks.
 
 Figures are printed (bench/README.md keeps them) and the assertions hold the
@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from hostns.images import Glob, parse_image, parse_pattern
+from hostns.core.images import Glob, parse_image, parse_pattern
 
 WORST = "a*a*a*a*a*b"
 MANY = "*a*" * 20 + "b"  # 41 stars, 20 pieces

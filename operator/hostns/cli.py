@@ -18,12 +18,18 @@ from dataclasses import replace
 from datetime import datetime
 from typing import IO, Any
 
-from hostns import __version__, auditcli
-from hostns.config import ConfigError, add_run_arguments, config_from_args, with_lease_namespace
-from hostns.exceptions import parse_time
-from hostns.manifests import DEFAULT_MAX_INPUT_SIZE, MIB, STDIN, read_inputs
-from hostns.sarif import sarif_log
-from hostns.scan import format_table, is_exception_kind, scan, worth_keeping
+from hostns import __version__
+from hostns.core.exceptions import parse_time
+from hostns.live.config import (
+    ConfigError,
+    add_run_arguments,
+    config_from_args,
+    with_lease_namespace,
+)
+from hostns.offline import auditcli
+from hostns.offline.manifests import DEFAULT_MAX_INPUT_SIZE, MIB, STDIN, read_inputs
+from hostns.offline.sarif import sarif_log
+from hostns.offline.scan import format_table, is_exception_kind, scan, worth_keeping
 
 EXIT_OK = 0
 EXIT_VIOLATION = 1
@@ -163,7 +169,7 @@ def _run(args: argparse.Namespace) -> int:
         config = with_lease_namespace(config_from_args(args))
     except ConfigError as exc:
         raise _UsageError(str(exc)) from None
-    from hostns.runtime import run  # imports kopf: only for the live operator
+    from hostns.live.runtime import run  # imports kopf: only for the live operator
 
     return run(config)
 

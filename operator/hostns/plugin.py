@@ -7,7 +7,7 @@
 
 Read-only: it runs `kubectl get` with the current kubeconfig context (or
 `--context` / `--kubeconfig`), so it has exactly the user's rights and
-credentials, and answers with the operator's own engine (`hostns.explain`).
+credentials, and answers with the operator's own engine (`hostns.core.explain`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from hostns.bodies import field, mapping
-from hostns.evaluation import VIOLATION
-from hostns.exceptions import CompiledException, compile_exception, parse_time
-from hostns.explain import explain, format_explanation
-from hostns.findings import GROUP
-from hostns.manifests import Manifest, ManifestError, Origin, read_manifests
-from hostns.pods import Container, pod_facts
-from hostns.scan import POD_BEARING, is_exception, template_facts
+from hostns.core.bodies import field, mapping
+from hostns.core.evaluation import VIOLATION
+from hostns.core.exceptions import CompiledException, compile_exception, parse_time
+from hostns.core.explain import explain, format_explanation
+from hostns.core.findings import GROUP
+from hostns.core.pods import Container, pod_facts
+from hostns.offline.manifests import Manifest, ManifestError, Origin, read_manifests
+from hostns.offline.scan import POD_BEARING, is_exception, template_facts
 
 PROG = "kubectl hostns"
 EXIT_OK, EXIT_VIOLATION, EXIT_ERROR = 0, 1, 2

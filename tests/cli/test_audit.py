@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from hostns import auditlog
-from hostns.audit import ExceptionTimeline, Tally, Verdict, audit
+from hostns.offline import auditlog
+from hostns.offline.audit import ExceptionTimeline, Tally, Verdict, audit
 
 from .auditevents import (
     ALICE,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hostns.manifests import ManifestError, parse_text
+from hostns.offline.manifests import ManifestError, parse_text
 
 from .conftest import FIXTURES, Hostns
 
@@ -115,7 +115,7 @@ def test_deep_json_nesting_is_refused(hostns: Hostns, tmp_path: Path) -> None:
 
 
 def test_limits_are_per_document_and_adjustable() -> None:
-    from hostns.manifests import Limits
+    from hostns.offline.manifests import Limits
 
     small = Limits(max_depth=3, max_nodes=10, max_aliases=1, max_alias_expansion=5)
     assert parse_text("kind: A\nb: [1]\n", "x.yaml", small)[0].body == {"kind": "A", "b": [1]}
@@ -285,7 +285,7 @@ def test_stdin_over_the_size_limit_is_refused_without_reading_it_all() -> None:
 
 
 def test_the_default_size_limit_is_64_mib_and_a_bad_size_is_a_usage_error(hostns: Hostns) -> None:
-    from hostns.manifests import DEFAULT_MAX_INPUT_SIZE
+    from hostns.offline.manifests import DEFAULT_MAX_INPUT_SIZE
 
     assert DEFAULT_MAX_INPUT_SIZE == 64 << 20
     run = hostns("scan", "-f", "kinds/pod.yaml", "--max-input-size", "lots")
@@ -345,7 +345,7 @@ def test_every_bad_document_of_a_file_is_reported_with_its_own_number(hostns: Ho
 
 
 def test_an_input_of_too_many_documents_is_refused_after_the_limit() -> None:
-    from hostns.manifests import Inputs, Limits, _parse
+    from hostns.offline.manifests import Inputs, Limits, _parse
 
     into = Inputs()
     _parse("---\nkind: A\n" * 11, "x.yaml", Limits(max_documents=10), into, None)

@@ -15,7 +15,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hostns.manifests import Inputs, Limits, ManifestError, _parse, parse_text
+from hostns.offline.manifests import Inputs, Limits, ManifestError, _parse, parse_text
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hostns.manifests import expand_paths, parse_text, read_manifests
-from hostns.scan import scan
+from hostns.offline.manifests import expand_paths, parse_text, read_manifests
+from hostns.offline.scan import scan
 
 from .conftest import FIXTURES, Hostns
 

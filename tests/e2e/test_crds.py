@@ -25,8 +25,8 @@ from tests.unit.test_crds import (
     admission_errors,
 )
 
-from hostns.evaluation import VIOLATION, ImageUse, PodVerdict
-from hostns.findings import finding_content, finding_status
+from hostns.core.evaluation import VIOLATION, ImageUse, PodVerdict
+from hostns.core.findings import finding_content, finding_status
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP = "hostns.io"
@@ -300,7 +300,7 @@ def test_exceptions_print_the_status_the_operator_writes(kubeconfig: Path) -> No
         exception(["docker.io/elastic/elastic-agent:*"], name="elastic-agent",
                   expiresAt="2030-01-01T00:00:00Z")))
     try:
-        # The shape hostns.controller writes (no lastTransitionTime: see the CRD's note).
+        # The shape hostns.live.controller writes (no lastTransitionTime: see the CRD's note).
         status = {
             "observedGeneration": 1,
             "coveredWorkloads": 3,

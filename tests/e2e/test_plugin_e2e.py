@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from tests.e2e.kube import apply, kubectl
 
-from hostns.evaluation import evaluate
-from hostns.exceptions import ExceptionSet, compile_exception
-from hostns.findings import finding_body, finding_content, finding_status
-from hostns.pods import Container
-from hostns.workloads import Workload
+from hostns.core.evaluation import evaluate
+from hostns.core.exceptions import ExceptionSet, compile_exception
+from hostns.core.findings import finding_body, finding_content, finding_status
+from hostns.core.pods import Container
+from hostns.core.workloads import Workload
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "e2e-plugin"

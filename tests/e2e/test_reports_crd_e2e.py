@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from tests.e2e.kube import kubectl, kubectl_json
 
-from hostns.evaluation import EXCEPTED, VIOLATION, ImageUse, PodVerdict
-from hostns.findings import finding_body, finding_content, finding_status
-from hostns.reports import namespace_report
-from hostns.workloads import Workload
+from hostns.core.evaluation import EXCEPTED, VIOLATION, ImageUse, PodVerdict
+from hostns.core.findings import finding_body, finding_content, finding_status
+from hostns.core.reports import namespace_report
+from hostns.core.workloads import Workload
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "e2e-reports"

@@ -13,9 +13,9 @@ import aiohttp
 import kmock
 import pytest
 
-from hostns.config import Config
-from hostns.controller import Controller
-from hostns.runtime import operate
+from hostns.live.config import Config
+from hostns.live.controller import Controller
+from hostns.live.runtime import operate
 
 RESOURCES: dict[str, dict[str, Any]] = {
     "v1/pods": {"namespaced": True, "kind": "Pod", "singular": "pod"},

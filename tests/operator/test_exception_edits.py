@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hostns.controller import Controller
+from hostns.live.controller import Controller
 
 from .conftest import EXCEPTIONS, Cluster
 from .test_operator import DEBUG_IMAGE, eventually, exception, finding, pod

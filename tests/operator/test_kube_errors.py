@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from hostns.config import Config
-from hostns.controller import Controller
-from hostns.kube import LIST_PAGE, ApiError, Kube
-from hostns.metrics import Metrics
-from hostns.wire import WireError, full
+from hostns.live.config import Config
+from hostns.live.controller import Controller
+from hostns.live.kube import LIST_PAGE, ApiError, Kube
+from hostns.live.metrics import Metrics
+from hostns.live.wire import WireError, full
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from hostns.config import Config
-from hostns.controller import Controller
+from hostns.live.config import Config
+from hostns.live.controller import Controller
 
 from .conftest import Cluster, running_operator
 
@@ -357,8 +357,8 @@ async def test_kopf_keeps_no_per_pod_memory(
     cluster: Cluster, monkeypatch: pytest.MonkeyPatch, emulator: Any, config: Config
 ) -> None:
     """kopf would keep ~1 KB per pod ever seen (until deleted); the operator keeps none."""
-    import hostns.runtime
-    from hostns.handlers import EventOnlyMemories
+    import hostns.live.runtime
+    from hostns.live.handlers import EventOnlyMemories
 
     created: list[EventOnlyMemories] = []
 
@@ -367,7 +367,7 @@ async def test_kopf_keeps_no_per_pod_memory(
             super().__init__()
             created.append(self)
 
-    monkeypatch.setattr(hostns.runtime, "EventOnlyMemories", Recorded)
+    monkeypatch.setattr(hostns.live.runtime, "EventOnlyMemories", Recorded)
     async with running_operator(emulator, config):
         await cluster.create_pod(pod("agent", hostNetwork=True))
         for i in range(5):

@@ -1,4 +1,4 @@
-"""A fake of hostns.kube.Kube for the live shell's rooms: findings, exceptions, pods, Events.
+"""A fake of hostns.live.kube.Kube for the live shell's rooms: findings, exceptions, pods, Events.
 
 It holds objects in dictionaries, records every call, and can be told to fail the
 next calls of one method with a given HTTP status (typed as the real client types it).
@@ -13,8 +13,8 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from hostns.kube import api_error
-from hostns.wire import PodPage, decode_page
+from hostns.live.kube import api_error
+from hostns.live.wire import PodPage, decode_page
 
 
 class FakeKube:

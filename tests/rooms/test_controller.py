@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from hostns.config import Config
-from hostns.controller import Controller
+from hostns.live.config import Config
+from hostns.live.controller import Controller
 
 from .fakes import FakeKube, pod_body
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hostns.exception_statuses import ExceptionStatuses
-from hostns.exceptions import compile_exception
-from hostns.metrics import Metrics
+from hostns.core.exceptions import compile_exception
+from hostns.live.exception_statuses import ExceptionStatuses
+from hostns.live.metrics import Metrics
 
 from .fakes import FakeKube
 

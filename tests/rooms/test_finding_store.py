@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hostns.evaluation import PodVerdict
-from hostns.finding_store import FindingStore
-from hostns.findings import finding_content
-from hostns.kube import ApiError, NotFound
-from hostns.metrics import Metrics
-from hostns.workloads import Workload
+from hostns.core.evaluation import PodVerdict
+from hostns.core.findings import finding_content
+from hostns.core.workloads import Workload
+from hostns.live.finding_store import FindingStore
+from hostns.live.kube import ApiError, NotFound
+from hostns.live.metrics import Metrics
 
 from .fakes import FakeKube
 

@@ -10,13 +10,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from hostns.finding_store import FindingStore
-from hostns.intake import PodIntake
-from hostns.metrics import Metrics
-from hostns.posting import EventPoster
-from hostns.state import ClusterState
-from hostns.wire import pod_head
-from hostns.workloads import Workload
+from hostns.core.workloads import Workload
+from hostns.live.finding_store import FindingStore
+from hostns.live.intake import PodIntake
+from hostns.live.metrics import Metrics
+from hostns.live.posting import EventPoster
+from hostns.live.state import ClusterState
+from hostns.live.wire import pod_head
 
 from .fakes import FakeKube, pod_body
 
@@ -53,12 +53,12 @@ def h() -> Harness:
 def test_a_pod_without_host_namespaces_is_dropped_without_a_full_decode(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hostns.intake
+    import hostns.live.intake
 
     def no_full_decode(raw: object) -> object:
         raise AssertionError("decoded in full")
 
-    monkeypatch.setattr(hostns.intake, "full", no_full_decode)
+    monkeypatch.setattr(hostns.live.intake, "full", no_full_decode)
     assert h.feed("ADDED", pod_body("plain")) is False
     assert h.state.pods == {} and h.marked == []
 

@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 import pytest
 
-import hostns.podwatch
-from hostns.metrics import Metrics
-from hostns.podwatch import PodWatch
-from hostns.wire import PodHead
+import hostns.live.podwatch
+from hostns.live.metrics import Metrics
+from hostns.live.podwatch import PodWatch
+from hostns.live.wire import PodHead
 
 from .fakes import FakeKube, pod_body
 
@@ -33,12 +33,12 @@ class Sink:
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Quick(hostns.podwatch.Backoff):
+    class Quick(hostns.live.podwatch.Backoff):
         def next_delay(self) -> float:
             self.attempts += 1
             return 0.01
 
-    monkeypatch.setattr(hostns.podwatch, "Backoff", Quick)
+    monkeypatch.setattr(hostns.live.podwatch, "Backoff", Quick)
 
 
 @contextlib.asynccontextmanager
@@ -102,7 +102,7 @@ async def test_a_failed_page_is_never_a_complete_listing() -> None:
         calls[0] += 1
         async for index, page in _enumerate(original(namespace)):
             if calls[0] == 1 and index == 1:
-                raise hostns.podwatch.api_error(500, "etcd timeout")
+                raise hostns.live.podwatch.api_error(500, "etcd timeout")
             yield page
 
     kube.list_pod_pages = failing_second_page  # type: ignore[method-assign]

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from hostns.kube import api_error
-from hostns.workloads import Workload
-from hostns.writer import FindingWriter
+from hostns.core.workloads import Workload
+from hostns.live.kube import api_error
+from hostns.live.writer import FindingWriter
 
 
 def workload(name: str) -> Workload:

@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from hostns.evaluation import PodVerdict, evaluate, evaluate_pod
-from hostns.exceptions import CompiledException, ExceptionSet, compile_exception
-from hostns.pods import Container, pod_facts
+from hostns.core.evaluation import PodVerdict, evaluate, evaluate_pod
+from hostns.core.exceptions import CompiledException, ExceptionSet, compile_exception
+from hostns.core.pods import Container, pod_facts
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "a1" * 32

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hostns.audit import ExceptionTimeline, RecentIDs, judged_kind_of
-from hostns.exceptions import compile_exception
+from hostns.core.exceptions import compile_exception
+from hostns.offline.audit import ExceptionTimeline, RecentIDs, judged_kind_of
 
 NOON = datetime(2026, 12, 1, 12, tzinfo=UTC)
 

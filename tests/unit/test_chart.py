@@ -333,7 +333,7 @@ SETTINGS: dict[str, tuple[str, str, dict[str, Any]]] = {
 def _operator_config(deployment: Manifest) -> Any:
     """What `hostns run` would read from this container (the operator's own parser)."""
     sys.path.insert(0, str(REPO / "operator"))
-    from hostns.config import add_run_arguments, config_from_args
+    from hostns.live.config import add_run_arguments, config_from_args
 
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
@@ -348,7 +348,7 @@ def _deployment(*sets: str) -> Manifest:
 
 def test_every_flag_of_hostns_run_has_a_value() -> None:
     sys.path.insert(0, str(REPO / "operator"))
-    from hostns.config import add_run_arguments
+    from hostns.live.config import add_run_arguments
 
     parser = argparse.ArgumentParser()
     add_run_arguments(parser)

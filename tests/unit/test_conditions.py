@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hostns.conditions import set_condition
+from hostns.core.conditions import set_condition
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hostns.config import (
+from hostns.live.config import (
     Config,
     ConfigError,
     add_run_arguments,

@@ -3,7 +3,7 @@
 The image-pattern CEL rules are written as RE2 regexes (`[!]self.matches(r'...')`
 clauses joined by `||`), so this file evaluates them with Python's `re` and checks
 them against the spec's table and against the operator's own parser,
-`hostns.images.parse_pattern`: admission and the operator must agree on what a
+`hostns.core.images.parse_pattern`: admission and the operator must agree on what a
 pattern is. The e2e suite runs the same rules on a real API server.
 """
 
@@ -20,7 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hostns.images import ImageError, parse_pattern
+from hostns.core.images import ImageError, parse_pattern
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
 HEX = "0123456789abcdef" * 4

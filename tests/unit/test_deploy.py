@@ -428,7 +428,7 @@ def _example_exceptions() -> tuple[Manifest, ...]:
 
 def test_example_exceptions_are_valid_for_the_engine() -> None:
     sys.path.insert(0, str(REPO / "operator"))
-    from hostns.exceptions import compile_exception
+    from hostns.core.exceptions import compile_exception
 
     objs = _example_exceptions()
     assert {o["metadata"]["name"] for o in objs} == {

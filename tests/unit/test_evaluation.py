@@ -6,8 +6,8 @@ from itertools import combinations
 
 import pytest
 
-from hostns.evaluation import COMPLIANT, EXCEPTED, VIOLATION, evaluate, evaluate_pod
-from hostns.pods import Container, pod_facts
+from hostns.core.evaluation import COMPLIANT, EXCEPTED, VIOLATION, evaluate, evaluate_pod
+from hostns.core.pods import Container, pod_facts
 
 from .builders import (
     ALL_FLAGS,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from hostns.exceptions import (
+from hostns.core.exceptions import (
     ACTIVE,
     EXPIRED,
     INVALID,
@@ -16,7 +16,7 @@ from hostns.exceptions import (
     next_expiry,
     parse_time,
 )
-from hostns.images import parse_image
+from hostns.core.images import parse_image
 
 from .builders import DIGEST, NOW, exception_body, exception_set
 
@@ -101,7 +101,7 @@ def test_a_malformed_exception_body_never_raises(body: dict[str, Any]) -> None:
 
 def test_any_failure_while_compiling_makes_the_exception_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever the error, it must not escape: the caller would keep the old, trusting spec."""
-    import hostns.exceptions as module
+    import hostns.core.exceptions as module
 
     def explode(text: str) -> None:
         raise RuntimeError("a parser bug")
@@ -114,7 +114,7 @@ def test_any_failure_while_compiling_makes_the_exception_invalid(monkeypatch: py
 
 
 def test_an_exception_edited_to_an_unusable_expiry_stops_trusting_at_once() -> None:
-    from hostns.state import ClusterState
+    from hostns.live.state import ClusterState
 
     state = ClusterState()
     body = exception_body("agent", ["nginx"])
@@ -263,7 +263,7 @@ def test_cached_answers_are_the_same_as_fresh_ones() -> None:
 
 
 def test_the_exception_set_cache_is_bounded() -> None:
-    from hostns import exceptions as module
+    from hostns.core import exceptions as module
 
     exceptions = exception_set(exception_body("a", ["ghcr.io/acme/*"]))
     for i in range(module._CACHE_LIMIT + 10):

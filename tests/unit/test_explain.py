@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from hostns.evaluation import EXCEPTED, VIOLATION
-from hostns.exceptions import compile_exception
-from hostns.explain import Answer, explain, format_explanation
-from hostns.pods import Container, pod_facts
+from hostns.core.evaluation import EXCEPTED, VIOLATION
+from hostns.core.exceptions import compile_exception
+from hostns.core.explain import Answer, explain, format_explanation
+from hostns.core.pods import Container, pod_facts
 
 from .builders import DIGEST, NOW, OTHER_DIGEST, exception_body, pod, status
 

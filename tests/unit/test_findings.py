@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from hostns.evaluation import EXCEPTED, VIOLATION, PodVerdict
-from hostns.findings import (
+from hostns.core.evaluation import EXCEPTED, VIOLATION, PodVerdict
+from hostns.core.findings import (
     MAX_POD_NAMES,
     RESOLVED,
     finding_body,
@@ -18,7 +18,7 @@ from hostns.findings import (
     same_content,
     violation_message,
 )
-from hostns.workloads import Workload
+from hostns.core.workloads import Workload
 
 from .builders import exception_body, judge, pod
 

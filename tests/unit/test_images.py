@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hostns.images import (
+from hostns.core.images import (
     ImageError,
     ImageRef,
     digest_from_image_id,

@@ -13,7 +13,7 @@ import re
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from hostns.images import Glob, ImageError, ImagePattern, ImageRef, parse_image, parse_pattern
+from hostns.core.images import Glob, ImageError, ImagePattern, ImageRef, parse_image, parse_pattern
 
 HEX = "0123456789abcdef" * 4
 

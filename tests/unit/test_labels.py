@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hostns.labels import SelectorError, parse_selector
+from hostns.core.labels import SelectorError, parse_selector
 
 NODE_AGENT = {"app": "agent", "tier": "node"}
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from hostns.kube import ApiError
-from hostns.leader import Election, LeaderElector, LostLeadership, micro_time
+from hostns.live.kube import ApiError
+from hostns.live.leader import Election, LeaderElector, LostLeadership, micro_time
 
 NAMESPACE = "hostns-system"
 ELECTION = Election(namespace=NAMESPACE, lease_seconds=15, renew_deadline_seconds=10, retry_seconds=2)

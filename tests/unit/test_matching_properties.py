@@ -11,12 +11,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hostns.evaluation import EXCEPTED, VIOLATION, PodVerdict, evaluate
-from hostns.exceptions import CompiledException, ExceptionSet, compile_exception
-from hostns.explain import Answer, explain
-from hostns.images import ImageError, parse_image
-from hostns.pods import Container
-from hostns.rules import FLAGS, ordered
+from hostns.core.evaluation import EXCEPTED, VIOLATION, PodVerdict, evaluate
+from hostns.core.exceptions import CompiledException, ExceptionSet, compile_exception
+from hostns.core.explain import Answer, explain
+from hostns.core.images import ImageError, parse_image
+from hostns.core.pods import Container
+from hostns.core.rules import FLAGS, ordered
 
 from .builders import DIGEST, NOW, OTHER_DIGEST
 

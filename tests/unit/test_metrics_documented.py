@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hostns.metrics import Metrics
+from hostns.live.metrics import Metrics
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

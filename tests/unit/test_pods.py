@@ -6,8 +6,15 @@ from typing import Any
 
 import pytest
 
-from hostns.evaluation import VIOLATION
-from hostns.pods import Container, PodFacts, container_list_problem, flag_set, flags_of, pod_facts
+from hostns.core.evaluation import VIOLATION
+from hostns.core.pods import (
+    Container,
+    PodFacts,
+    container_list_problem,
+    flag_set,
+    flags_of,
+    pod_facts,
+)
 
 from .builders import CONFIG_ID, DIGEST, OTHER_DIGEST, exception_body, judge, owner, pod, status
 

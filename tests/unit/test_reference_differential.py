@@ -1,4 +1,4 @@
-"""hostns.images against the real Go parser, github.com/distribution/reference.
+"""hostns.core.images against the real Go parser, github.com/distribution/reference.
 
 hack/refprobe is a small Go program built from the module proxy at a pinned
 version (`hack/refprobe/build.sh`, cached outside the tree). Every string here,
@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hostns.images import ImageError, parse_image, parse_pattern
+from hostns.core.images import ImageError, parse_image, parse_pattern
 
 BUILD = Path(__file__).resolve().parents[2] / "hack" / "refprobe" / "build.sh"
 HEX = "0123456789abcdef" * 8

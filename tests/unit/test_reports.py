@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hostns.evaluation import EXCEPTED, VIOLATION, ImageUse, PodVerdict
-from hostns.findings import finding_body, finding_content, finding_status
-from hostns.reports import finding_result, namespace_report
-from hostns.workloads import Workload
+from hostns.core.evaluation import EXCEPTED, VIOLATION, ImageUse, PodVerdict
+from hostns.core.findings import finding_body, finding_content, finding_status
+from hostns.core.reports import finding_result, namespace_report
+from hostns.core.workloads import Workload
 
 NOW = "2026-12-01T12:00:00Z"
 AGENT = "docker.io/elastic/elastic-agent:8.15.0"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from hostns.evaluation import EXCEPTED
-from hostns.findings import RESOLVED
-from hostns.pods import pod_facts
-from hostns.state import ClusterState
+from hostns.core.evaluation import EXCEPTED
+from hostns.core.findings import RESOLVED
+from hostns.core.pods import pod_facts
+from hostns.live.state import ClusterState
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hostns.wire import WireError, decode_line, decode_page, full, pod_head
+from hostns.live.wire import WireError, decode_line, decode_page, full, pod_head
 
 
 @pytest.mark.parametrize(

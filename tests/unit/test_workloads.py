@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from hostns.pods import pod_facts
-from hostns.workloads import MIRROR_ANNOTATION, Workload, finding_name, workload_of
+from hostns.core.pods import pod_facts
+from hostns.core.workloads import MIRROR_ANNOTATION, Workload, finding_name, workload_of
 
 from .builders import NOW, owner, pod
 

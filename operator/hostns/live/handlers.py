@@ -2,7 +2,7 @@
 
 kopf runs the start-up and clean-up, logs in, and watches exceptions (a few
 objects) with an `on.event` handler. Pods are not kopf's: the Controller streams
-them itself (hostns.podwatch; the README says why). kopf's change handlers
+them itself (hostns.live.podwatch; the README says why). kopf's change handlers
 (create/update/resume) write annotations to the objects they handle, and its
 daemons and timers add finalizers: none of them is used. Event handlers return
 None, so kopf stores nothing.
@@ -15,8 +15,8 @@ from typing import Any
 import kopf
 from kopf._core.reactor.inventory import ResourceMemories, ResourceMemory
 
-from hostns.api import EXCEPTIONS_PLURAL, GROUP, VERSION
-from hostns.controller import Controller
+from hostns.core.api import EXCEPTIONS_PLURAL, GROUP, VERSION
+from hostns.live.controller import Controller
 
 
 class EventOnlyMemories(ResourceMemories):
@@ -49,7 +49,7 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.posting.enabled = False
     # No CRD/namespace scanning: it would need list/watch on CRDs and namespaces.
     settings.scanning.disabled = True
-    # kopf watches exceptions only (pods are streamed by hostns.podwatch): a worker
+    # kopf watches exceptions only (pods are streamed by hostns.live.podwatch): a worker
     # per exception is cheap, and idle workers leave soon.
     settings.queueing.idle_timeout = 0.1
     # Server-side watch timeouts make a silently dead watch reconnect.
@@ -57,7 +57,7 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 30
     # No kopf peering: it pauses kopf's watches only, not our own loops. Several
-    # replicas coordinate through a Lease instead (hostns.leader), before kopf starts.
+    # replicas coordinate through a Lease instead (hostns.live.leader), before kopf starts.
     settings.peering.standalone = True
 
 

@@ -15,10 +15,10 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any, Final
 
-from hostns.audit import LISTED, AuditResult, ExceptionTimeline, Tally, Verdict, audit
-from hostns.auditlog import STDIN, AuditLogReader, BadLine, InputError, ReadStats
-from hostns.manifests import ManifestError, read_manifests
-from hostns.scan import compile_exceptions
+from hostns.offline.audit import LISTED, AuditResult, ExceptionTimeline, Tally, Verdict, audit
+from hostns.offline.auditlog import STDIN, AuditLogReader, BadLine, InputError, ReadStats
+from hostns.offline.manifests import ManifestError, read_manifests
+from hostns.offline.scan import compile_exceptions
 
 EXIT_OK, EXIT_FAILING, EXIT_ERROR = 0, 1, 2
 MAX_BAD_LINES_SHOWN: Final = 20

@@ -1,7 +1,7 @@
 """The pod intake: every listed or watched pod, applied to the picture.
 
 The cheap path is the common one: a pod that uses no host namespace and is not
-tracked costs a head decode (hostns.wire) and two dictionary look-ups, then is
+tracked costs a head decode (hostns.live.wire) and two dictionary look-ups, then is
 dropped — its flags cannot change, so it can never matter. Anything else (a flag
 set, a tracked uid, a head that did not decode) is decoded in full and applied
 to the `ClusterState`; the workloads it changes go to the writer, and a pod that
@@ -21,17 +21,17 @@ from typing import Any
 
 import msgspec
 
-from hostns.bodies import field
-from hostns.evaluation import Verdict
-from hostns.events import pod_violation_event
-from hostns.finding_store import FindingStore, iso
-from hostns.findings import violation_message
-from hostns.metrics import Metrics
-from hostns.pods import PodFacts, flags_of, pod_facts
-from hostns.posting import EventPoster
-from hostns.state import ClusterState
-from hostns.wire import PodHead, full
-from hostns.workloads import Workload
+from hostns.core.bodies import field
+from hostns.core.evaluation import Verdict
+from hostns.core.findings import violation_message
+from hostns.core.pods import PodFacts, flags_of, pod_facts
+from hostns.core.workloads import Workload
+from hostns.live.events import pod_violation_event
+from hostns.live.finding_store import FindingStore, iso
+from hostns.live.metrics import Metrics
+from hostns.live.posting import EventPoster
+from hostns.live.state import ClusterState
+from hostns.live.wire import PodHead, full
 
 logger = logging.getLogger("hostns")
 

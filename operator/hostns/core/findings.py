@@ -11,7 +11,7 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from hostns.api import (
+from hostns.core.api import (
     API_VERSION,
     GROUP,
     MANAGED_BY,
@@ -20,12 +20,12 @@ from hostns.api import (
     VERSION,
     WORKLOAD_KIND_LABEL,
 )
-from hostns.api import FINDING_KIND as KIND
-from hostns.api import FINDINGS_PLURAL as PLURAL
-from hostns.conditions import set_condition
-from hostns.evaluation import VIOLATION, PodVerdict, Verdict
-from hostns.rules import RULES, highest_severity, ordered
-from hostns.workloads import Workload
+from hostns.core.api import FINDING_KIND as KIND
+from hostns.core.api import FINDINGS_PLURAL as PLURAL
+from hostns.core.conditions import set_condition
+from hostns.core.evaluation import VIOLATION, PodVerdict, Verdict
+from hostns.core.rules import RULES, highest_severity, ordered
+from hostns.core.workloads import Workload
 
 # Kept importable under their old names (other modules and branches use them).
 __all__ = [

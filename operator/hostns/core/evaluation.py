@@ -16,10 +16,10 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Final, NamedTuple
 
-from hostns.exceptions import ExceptionSet
-from hostns.images import ImageError, parse_image
-from hostns.pods import Container, PodFacts
-from hostns.rules import ordered
+from hostns.core.exceptions import ExceptionSet
+from hostns.core.images import ImageError, parse_image
+from hostns.core.pods import Container, PodFacts
+from hostns.core.rules import ordered
 
 
 class Verdict(StrEnum):

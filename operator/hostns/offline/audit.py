@@ -30,14 +30,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from hostns.bodies import field as sub
-from hostns.bodies import mapping
-from hostns.evaluation import COMPLIANT, EXCEPTED, VIOLATION, PodVerdict, evaluate
-from hostns.exceptions import CompiledException, ExceptionSet, parse_time
-from hostns.findings import flag_entries  # one shape for flag metadata
-from hostns.pods import containers_of, flags_of
-from hostns.scan import DEFAULT_NAMESPACE, POD_BEARING
-from hostns.workloads import Workload, workload_of
+from hostns.core.bodies import field as sub
+from hostns.core.bodies import mapping
+from hostns.core.evaluation import COMPLIANT, EXCEPTED, VIOLATION, PodVerdict, evaluate
+from hostns.core.exceptions import CompiledException, ExceptionSet, parse_time
+from hostns.core.findings import flag_entries  # one shape for flag metadata
+from hostns.core.pods import containers_of, flags_of
+from hostns.core.workloads import Workload, workload_of
+from hostns.offline.scan import DEFAULT_NAMESPACE, POD_BEARING
 
 
 class Verdict(StrEnum):

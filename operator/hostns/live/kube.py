@@ -2,7 +2,7 @@
 
 A thin async wrapper over kubernetes_asyncio: it never blocks the event loop,
 reads JSON as plain dicts (no model objects), hands pod pages and watch lines
-over as raw bytes (hostns.wire decodes only what is needed), and reports failures
+over as raw bytes (hostns.live.wire decodes only what is needed), and reports failures
 as typed errors (`NotFound`, `Conflict`, `Gone`, else `ApiError`) with the HTTP
 status. It has no call that writes to a pod, by construction.
 """
@@ -19,7 +19,7 @@ import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from hostns.api import (
+from hostns.core.api import (
     EXCEPTIONS_PLURAL,
     FINDINGS_PLURAL,
     GROUP,
@@ -27,7 +27,7 @@ from hostns.api import (
     MANAGED_BY_LABEL,
     VERSION,
 )
-from hostns.wire import PodPage, decode_page
+from hostns.live.wire import PodPage, decode_page
 
 PLURAL: Final = FINDINGS_PLURAL
 MERGE_PATCH: Final = "application/merge-patch+json"

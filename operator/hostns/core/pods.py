@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from hostns.bodies import field
-from hostns.images import ImageError, digest_from_image_id, parse_image
-from hostns.rules import FLAGS
-from hostns.workloads import Workload, workload_of
+from hostns.core.bodies import field
+from hostns.core.images import ImageError, digest_from_image_id, parse_image
+from hostns.core.rules import FLAGS
+from hostns.core.workloads import Workload, workload_of
 
 # (spec list, status list) per container kind; ephemeral containers count too:
 # `kubectl debug` adds one to a running pod, and it must be trusted as well.

@@ -17,10 +17,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from hostns.backoff import Backoff
-from hostns.kube import ApiError, Kube
-from hostns.metrics import Metrics
-from hostns.tasks import cancel_and_wait
+from hostns.live.backoff import Backoff
+from hostns.live.kube import ApiError, Kube
+from hostns.live.metrics import Metrics
+from hostns.live.tasks import cancel_and_wait
 
 logger = logging.getLogger("hostns")
 

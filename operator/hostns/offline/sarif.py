@@ -18,9 +18,9 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from hostns import __version__
-from hostns.manifests import STDIN_NAME
-from hostns.rules import FLAGS, HOST_IPC, HOST_NETWORK, HOST_PID, RULES
-from hostns.scan import ScanReport, WorkloadResult
+from hostns.core.rules import FLAGS, HOST_IPC, HOST_NETWORK, HOST_PID, RULES
+from hostns.offline.manifests import STDIN_NAME
+from hostns.offline.scan import ScanReport, WorkloadResult
 
 SARIF_VERSION: Final = "2.1.0"
 SARIF_SCHEMA: Final = (

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-from hostns.bodies import field
-from hostns.evaluation import EXCEPTED, VIOLATION
-from hostns.findings import MANAGED_BY, MANAGED_BY_LABEL
-from hostns.rules import RULES
+from hostns.core.bodies import field
+from hostns.core.evaluation import EXCEPTED, VIOLATION
+from hostns.core.findings import MANAGED_BY, MANAGED_BY_LABEL
+from hostns.core.rules import RULES
 
 REPORTS_GROUP: Final = "openreports.io"
 REPORTS_VERSION: Final = "v1alpha1"

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hostns.api import VERDICT_LABEL
-from hostns.bodies import field
-from hostns.evaluation import Verdict
-from hostns.exceptions import parse_time
-from hostns.findings import Content, finding_body, finding_labels, finding_status, same_content
-from hostns.kube import Conflict, Kube, NotFound
-from hostns.metrics import Metrics
-from hostns.workloads import Workload
+from hostns.core.api import VERDICT_LABEL
+from hostns.core.bodies import field
+from hostns.core.evaluation import Verdict
+from hostns.core.exceptions import parse_time
+from hostns.core.findings import Content, finding_body, finding_labels, finding_status, same_content
+from hostns.core.workloads import Workload
+from hostns.live.kube import Conflict, Kube, NotFound
+from hostns.live.metrics import Metrics
 
 logger = logging.getLogger("hostns")
 

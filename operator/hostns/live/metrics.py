@@ -14,7 +14,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from hostns.rules import FLAGS
+from hostns.core.rules import FLAGS
 
 
 class Metrics:

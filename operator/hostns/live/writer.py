@@ -18,9 +18,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
-from hostns.backoff import Backoff
-from hostns.tasks import cancel_and_wait
-from hostns.workloads import Workload
+from hostns.core.workloads import Workload
+from hostns.live.backoff import Backoff
+from hostns.live.tasks import cancel_and_wait
 
 logger = logging.getLogger("hostns")
 

@@ -2,7 +2,7 @@
 
 This replaces kopf's per-object pod handling (see the README, "How the operator
 watches pods"). Each pod is decoded once, and only as far as needed
-(hostns.wire); the intake gets every pod of the listing and every watch event,
+(hostns.live.wire); the intake gets every pod of the listing and every watch event,
 in the API server's order, synchronously — no task or queue per pod.
 
 Bookkeeping as client-go's reflector does it: the watch resumes from the last
@@ -24,10 +24,10 @@ from typing import Protocol
 import aiohttp
 import msgspec
 
-from hostns.backoff import Backoff
-from hostns.kube import ApiError, Gone, Kube, api_error
-from hostns.metrics import Metrics
-from hostns.wire import PodHead, WireError, decode_line, full, pod_head
+from hostns.live.backoff import Backoff
+from hostns.live.kube import ApiError, Gone, Kube, api_error
+from hostns.live.metrics import Metrics
+from hostns.live.wire import PodHead, WireError, decode_line, full, pod_head
 
 logger = logging.getLogger("hostns")
 

@@ -23,23 +23,23 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hostns.backoff import Backoff
-from hostns.bodies import field
-from hostns.config import Config
-from hostns.evaluation import Verdict
-from hostns.events import finding_event
-from hostns.exception_statuses import ExceptionStatuses
-from hostns.finding_store import FindingStore, Transition
-from hostns.findings import violation_message
-from hostns.intake import PodIntake
-from hostns.kube import ApiError, Kube
-from hostns.metrics import Metrics
-from hostns.podwatch import PodWatch
-from hostns.posting import EventPoster
-from hostns.state import ClusterState
-from hostns.tasks import cancel_and_wait
-from hostns.workloads import Workload
-from hostns.writer import FindingWriter
+from hostns.core.bodies import field
+from hostns.core.evaluation import Verdict
+from hostns.core.findings import violation_message
+from hostns.core.workloads import Workload
+from hostns.live.backoff import Backoff
+from hostns.live.config import Config
+from hostns.live.events import finding_event
+from hostns.live.exception_statuses import ExceptionStatuses
+from hostns.live.finding_store import FindingStore, Transition
+from hostns.live.intake import PodIntake
+from hostns.live.kube import ApiError, Kube
+from hostns.live.metrics import Metrics
+from hostns.live.podwatch import PodWatch
+from hostns.live.posting import EventPoster
+from hostns.live.state import ClusterState
+from hostns.live.tasks import cancel_and_wait
+from hostns.live.writer import FindingWriter
 
 logger = logging.getLogger("hostns")
 

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from hostns.kube import ApiError
+from hostns.live.kube import ApiError
 
-logger = logging.getLogger("hostns.leader")
+logger = logging.getLogger("hostns.live.leader")
 
 class LostLeadership(Exception):
     """The Lease was lost or could not be renewed in time: the operator must stop."""

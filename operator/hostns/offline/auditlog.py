@@ -25,7 +25,7 @@ from typing import IO, Any, Final
 
 import msgspec
 
-from hostns.audit import JUDGED_VERBS, judged_kind_of
+from hostns.offline.audit import JUDGED_VERBS, judged_kind_of
 
 STDIN: Final = "-"
 STDIN_NAME: Final = "<stdin>"

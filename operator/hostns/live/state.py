@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from hostns.evaluation import VIOLATION, PodVerdict, evaluate_pod
-from hostns.exceptions import CompiledException, ExceptionSet, compile_exception, next_expiry
-from hostns.findings import Content, finding_content
-from hostns.pods import PodFacts
-from hostns.workloads import Workload
+from hostns.core.evaluation import VIOLATION, PodVerdict, evaluate_pod
+from hostns.core.exceptions import CompiledException, ExceptionSet, compile_exception, next_expiry
+from hostns.core.findings import Content, finding_content
+from hostns.core.pods import PodFacts
+from hostns.core.workloads import Workload
 
 # A pod deleted moments ago must not be resurrected by a re-list that was read
 # before the deletion: remember deleted uids for this long (seconds).

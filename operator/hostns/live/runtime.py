@@ -11,12 +11,12 @@ from typing import Any
 
 import kopf
 
-from hostns.config import Config, ConfigError
-from hostns.controller import Controller
-from hostns.handlers import EventOnlyMemories, build_registry
-from hostns.kube import Kube
-from hostns.leader import Election, LeaderElector, LostLeadership
-from hostns.metrics import Metrics, start_server
+from hostns.live.config import Config, ConfigError
+from hostns.live.controller import Controller
+from hostns.live.handlers import EventOnlyMemories, build_registry
+from hostns.live.kube import Kube
+from hostns.live.leader import Election, LeaderElector, LostLeadership
+from hostns.live.metrics import Metrics, start_server
 
 logger = logging.getLogger("hostns")
 

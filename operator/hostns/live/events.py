@@ -10,9 +10,9 @@ import secrets
 import socket
 from typing import Any, Final
 
-from hostns.evaluation import VIOLATION
-from hostns.findings import API_VERSION, KIND, RESOLVED
-from hostns.workloads import Workload
+from hostns.core.evaluation import VIOLATION
+from hostns.core.findings import API_VERSION, KIND, RESOLVED
+from hostns.core.workloads import Workload
 
 COMPONENT: Final = "hostns-operator"
 POD_VIOLATION_REASON: Final = "HostNamespaceViolation"

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from hostns.evaluation import PodVerdict, display_image, evaluate
-from hostns.exceptions import EXPIRED, INVALID, CompiledException, ExceptionSet
-from hostns.images import ImageError, ImagePattern, ImageRef, parse_image
-from hostns.pods import Container
-from hostns.rules import ordered
+from hostns.core.evaluation import PodVerdict, display_image, evaluate
+from hostns.core.exceptions import EXPIRED, INVALID, CompiledException, ExceptionSet
+from hostns.core.images import ImageError, ImagePattern, ImageRef, parse_image
+from hostns.core.pods import Container
+from hostns.core.rules import ordered
 
 
 class Answer(StrEnum):

@@ -13,14 +13,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from hostns.exceptions import (
+from hostns.core.exceptions import (
     CompiledException,
     ExceptionState,
     exception_status,
     same_exception_status,
 )
-from hostns.kube import Kube
-from hostns.metrics import Metrics
+from hostns.live.kube import Kube
+from hostns.live.metrics import Metrics
 
 logger = logging.getLogger("hostns")
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, NamedTuple
 
-from hostns.bodies import field, mapping
-from hostns.evaluation import COMPLIANT, EXCEPTED, VIOLATION, PodVerdict, evaluate
-from hostns.exceptions import EXPIRED, CompiledException, ExceptionSet, compile_exception
-from hostns.findings import API_VERSION, GROUP
-from hostns.manifests import Manifest, ManifestError, Origin
-from hostns.pods import Container, container_list_problem, containers_of, flags_of
+from hostns.core.bodies import field, mapping
+from hostns.core.evaluation import COMPLIANT, EXCEPTED, VIOLATION, PodVerdict, evaluate
+from hostns.core.exceptions import EXPIRED, CompiledException, ExceptionSet, compile_exception
+from hostns.core.findings import API_VERSION, GROUP
+from hostns.core.pods import Container, container_list_problem, containers_of, flags_of
+from hostns.offline.manifests import Manifest, ManifestError, Origin
 
 EXCEPTION_KIND: Final = "HostNamespaceException"
 DEFAULT_NAMESPACE: Final = "default"

@@ -22,8 +22,8 @@ from typing import Any
 
 import msgspec
 
-from hostns.pods import flag_set
-from hostns.rules import FLAGS
+from hostns.core.pods import flag_set
+from hostns.core.rules import FLAGS
 
 
 def _text(value: Any) -> str | None:

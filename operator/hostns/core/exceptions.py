@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from hostns.bodies import field
-from hostns.conditions import set_condition
-from hostns.images import ImageError, ImagePattern, parse_image, parse_pattern
-from hostns.labels import LabelSelector, SelectorError, parse_selector
-from hostns.rules import FLAGS
+from hostns.core.bodies import field
+from hostns.core.conditions import set_condition
+from hostns.core.images import ImageError, ImagePattern, parse_image, parse_pattern
+from hostns.core.labels import LabelSelector, SelectorError, parse_selector
+from hostns.core.rules import FLAGS
 
 
 class ExceptionState(StrEnum):
@@ -230,7 +230,7 @@ def exception_status(
     """The status an exception should have: its `Active` condition and what it covers.
 
     `previous` is the stored status: its condition's lastTransitionTime is kept
-    while the state is unchanged (one rule, in hostns.conditions).
+    while the state is unchanged (one rule, in hostns.core.conditions).
     """
     state = exception.state(now)
     if state == ACTIVE:
