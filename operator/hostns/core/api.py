@@ -17,3 +17,10 @@ MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "hostns-operator"
 VERDICT_LABEL: Final = "hostns.io/verdict"
 WORKLOAD_KIND_LABEL: Final = "hostns.io/workload-kind"
+
+# OpenReports (openreports.io), where Policy Reporter and other report consumers look.
+REPORTS_GROUP: Final = "openreports.io"
+REPORTS_VERSION: Final = "v1alpha1"
+REPORTS_API_VERSION: Final = f"{REPORTS_GROUP}/{REPORTS_VERSION}"
+REPORT_KIND: Final = "Report"
+REPORTS_PLURAL: Final = "reports"

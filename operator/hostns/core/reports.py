@@ -14,16 +14,11 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
+from hostns.core.api import MANAGED_BY, MANAGED_BY_LABEL, REPORT_KIND, REPORTS_API_VERSION
 from hostns.core.bodies import field
 from hostns.core.evaluation import EXCEPTED, VIOLATION
-from hostns.core.findings import MANAGED_BY, MANAGED_BY_LABEL
 from hostns.core.rules import RULES
 
-REPORTS_GROUP: Final = "openreports.io"
-REPORTS_VERSION: Final = "v1alpha1"
-REPORTS_API_VERSION: Final = f"{REPORTS_GROUP}/{REPORTS_VERSION}"
-REPORT_KIND: Final = "Report"
-REPORT_PLURAL: Final = "reports"
 REPORT_NAME: Final = "hostns-operator"
 SOURCE: Final = "hostns-operator"
 POLICY: Final = "host-namespaces"
