@@ -103,14 +103,24 @@ def _make_pki(pki: Path) -> None:
 class ControlPlane:
     """etcd + kube-apiserver on free loopback ports; a context manager."""
 
-    def __init__(self, bin_dir: Path | None = None, workdir: Path | None = None) -> None:
+    def __init__(self, bin_dir: Path | None = None, workdir: Path | None = None,
+                 audit_policy: str | None = None) -> None:
+        """`audit_policy`: an audit.k8s.io/v1 Policy (YAML text); when given, the API
+        server writes JSON audit events to `audit_log` (tests read admission annotations
+        there)."""
         self.bin_dir = bin_dir
+        self.audit_policy = audit_policy
         self._own_workdir = workdir is None
         self.workdir = workdir
         self.url = ""
         self.kubeconfig = Path()
         self._processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[Path] = []
+
+    @property
+    def audit_log(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir / "audit.log"
 
     def __enter__(self) -> ControlPlane:
         self.start()
@@ -194,11 +204,22 @@ class ControlPlane:
         ])
         return client_url
 
+    def _audit_flags(self) -> list[str]:
+        if self.audit_policy is None:
+            return []
+        assert self.workdir is not None
+        policy = self.workdir / "audit-policy.yaml"
+        policy.write_text(self.audit_policy)
+        # blocking mode: each event is written before the response, so a test can read it.
+        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json", "--audit-log-mode=blocking"]
+
     def _start_apiserver(self, bin_dir: Path, pki: Path, etcd_url: str) -> None:
         port = free_port()
         self.url = f"https://127.0.0.1:{port}"
         self._spawn("kube-apiserver", [
             str(bin_dir / "kube-apiserver"),
+            *self._audit_flags(),
             f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
             f"--secure-port={port}",
