@@ -30,7 +30,7 @@ WAIT = 30.0
 
 
 def component_objects(deny: bool) -> list[dict[str, Any]]:
-    """The policy and binding as shipped: the Warn component, or Warn + Deny."""
+    """The policy and binding as shipped: the Warn component, or its Deny variant."""
     policy = yaml.safe_load((COMPONENT / "policy.yaml").read_text())
     binding = yaml.safe_load((COMPONENT / "binding.yaml").read_text())
     if deny:
