@@ -4,9 +4,10 @@ Pure: CompiledExceptions in, one `HostNamespaceAdmissionParams` body out. The
 shipped ValidatingAdmissionPolicy (deploy/components/prevention) reads it as
 `params` and applies the matching rule of hostns.evaluation in CEL, so each
 pattern is handed over already taken apart: a lowercase registry host, the
-repository and tag as exact strings or anchored RE2 regexes, the digest. CEL
-then never parses a pattern, and a pattern means the same at admission as in
-the engine because both read it from the same ImagePattern.
+repository and the tag as exact strings, or with `*` as the literal prefix and
+suffix around it (plus an anchored RE2 regex when there are several), the
+digest. CEL then never parses a pattern, and a pattern means the same at
+admission as in the engine because both read it from the same ImagePattern.
 
 Only exceptions Active at `now` are compiled: an Expired or Invalid exception
 trusts nothing, so it must leave the object (the writer recompiles at each
@@ -41,6 +42,8 @@ NAME: Final = "hostns-prevention"
 MAX_EXCEPTIONS: Final = 256
 MAX_PATTERNS: Final = 1024
 MAX_REGEX_CHARS: Final = 16384
+MAX_KEYS: Final = 512  # distinct repository_key values
+MAX_PATTERNS_PER_KEY: Final = 256
 
 OMITTED_TOO_MANY: Final = "TooManyPatterns"
 
@@ -76,11 +79,26 @@ def pattern_tag(text: str) -> str | None:
     return name[colon + 1 :] if colon > name.rfind("/") else None
 
 
+def _glob(entry: dict[str, str], field: str, glob: str) -> None:
+    """A component with `*`: literal prefix and suffix, and a regex only when needed.
+
+    Admission policies compile a regex taken from `params` on every call (only
+    constant regexes are compiled once), so the policy checks the literal prefix and
+    suffix first and needs no regex at all for the common one-`*` globs
+    (`kube-proxy:*`, `acme/agent-*`, `v1.*`): what lies between them only has to be
+    free of `/`. Two or more `*` also get the anchored regex.
+    """
+    pieces = glob.split("*")
+    entry[f"{field}Prefix"], entry[f"{field}Suffix"] = pieces[0], pieces[-1]
+    if len(pieces) > 2:
+        entry[f"{field}Regex"] = glob_regex(glob)
+
+
 def compile_pattern(pattern: ImagePattern) -> dict[str, str]:
     """What CEL needs of one pattern; the keys are those of the CRD's `images[]`."""
     entry = {"text": pattern.text, "registry": pattern.registry.lower()}
     if "*" in pattern.repository:
-        entry["repositoryRegex"] = glob_regex(pattern.repository)
+        _glob(entry, "repository", pattern.repository)
     else:
         entry["repository"] = pattern.repository
     if pattern.digest is not None:
@@ -88,8 +106,10 @@ def compile_pattern(pattern: ImagePattern) -> dict[str, str]:
         entry["digest"] = pattern.digest
         return entry
     tag = pattern_tag(pattern.text)
-    if tag is not None:
-        entry["tagRegex" if "*" in tag else "tag"] = glob_regex(tag) if "*" in tag else tag
+    if tag is not None and "*" in tag:
+        _glob(entry, "tag", tag)
+    elif tag is not None:
+        entry["tag"] = tag
     return entry
 
 
@@ -105,12 +125,24 @@ def _selector(selector: LabelSelector) -> dict[str, Any]:
     return {"matchExpressions": expressions}
 
 
+def repository_key(registry: str, repository: str) -> str:
+    """The index key of a repository: registry host and first path component.
+
+    That component (the account, or `library`) is never a glob in a pattern (the
+    parser refuses `*` there), so every image is compared only with the patterns
+    filed under its own key, not with all of them. A pattern that did have a `*`
+    there would be filed under the registry alone, which the policy does not look
+    up: it would trust nothing at admission (fail closed).
+    """
+    account = repository.split("/", 1)[0]
+    return registry if "*" in account else f"{registry}/{account}"
+
+
 def compile_exception(exception: CompiledException) -> dict[str, Any]:
-    """One entry of `spec.exceptions`: scope and patterns of an Active exception."""
+    """One entry of `spec.exceptions`: the scope of an Active exception."""
     entry: dict[str, Any] = {
         "name": exception.name,
         "hostNamespaces": list(ordered(exception.flags)),
-        "images": [compile_pattern(p) for p in exception.patterns],
     }
     if exception.namespaces is not None:
         entry["namespaces"] = sorted(exception.namespaces)
@@ -119,10 +151,10 @@ def compile_exception(exception: CompiledException) -> dict[str, Any]:
     return entry
 
 
-def _regex_chars(entry: dict[str, Any]) -> int:
+def _regex_chars(images: Iterable[dict[str, Any]]) -> int:
     return sum(
         len(image.get("repositoryRegex", "")) + len(image.get("tagRegex", ""))
-        for image in entry["images"]
+        for image in images
     )
 
 
@@ -139,12 +171,15 @@ def compile_params(
 ) -> Compiled:
     """The body of the parameter object for the exceptions Active at `now`.
 
-    Deterministic (sorted by name) so that an unchanged policy compiles to an
-    equal body and the writer can skip the write.
+    `spec.exceptions` holds each exception's scope; `spec.images` its patterns,
+    filed by `repository_key` and pointing back at their exception by index.
+    Deterministic (sorted by name, patterns in the exception's order) so that an
+    unchanged policy compiles to an equal body and the writer can skip the write.
     """
     held: list[dict[str, Any]] = []
     held_status: list[dict[str, Any]] = []
     left_out: list[dict[str, Any]] = []
+    index: dict[str, list[dict[str, Any]]] = {}
     patterns = regex_chars = 0
     for exception in sorted(exceptions, key=lambda e: e.name):
         state = exception.state(now)
@@ -153,18 +188,27 @@ def compile_params(
                 {"name": exception.name, "generation": exception.generation, "reason": state}
             )
             continue
-        entry = compile_exception(exception)
-        count, chars = len(entry["images"]), _regex_chars(entry)
+        images: list[dict[str, Any]] = [
+            {"exception": len(held), **compile_pattern(p)} for p in exception.patterns
+        ]
+        count, chars = len(images), _regex_chars(images)
+        keys = [repository_key(str(i["registry"]), p.repository)
+                for p, i in zip(exception.patterns, images, strict=True)]
+        filed = {key: len(index.get(key, ())) + keys.count(key) for key in keys}
         if (
             len(held) >= MAX_EXCEPTIONS
             or patterns + count > MAX_PATTERNS
             or regex_chars + chars > MAX_REGEX_CHARS
+            or len(index.keys() | filed.keys()) > MAX_KEYS
+            or max(filed.values(), default=0) > MAX_PATTERNS_PER_KEY
         ):
             left_out.append({"name": exception.name, "generation": exception.generation,
                              "reason": OMITTED_TOO_MANY})
             continue
         patterns, regex_chars = patterns + count, regex_chars + chars
-        held.append(entry)
+        for key, image in zip(keys, images, strict=True):
+            index.setdefault(key, []).append(image)
+        held.append(compile_exception(exception))
         held_status.append({"name": exception.name, "generation": exception.generation})
     body = {
         "apiVersion": API_VERSION,
@@ -173,9 +217,8 @@ def compile_params(
             "name": name,
             "labels": {MANAGED_BY_LABEL: MANAGED_BY},
         },
-        "spec": {"exceptions": held},
+        "spec": {"exceptions": held, "images": dict(sorted(index.items()))},
         "status": {"exceptions": held_status, "omitted": left_out},
     }
     omitted = tuple(e["name"] for e in left_out if e["reason"] == OMITTED_TOO_MANY)
     return Compiled(body, omitted)
-

@@ -22,7 +22,9 @@ from hostns.images import ImageError, parse_image, parse_pattern
 from hostns.prevention import (
     KIND,
     MAX_EXCEPTIONS,
+    MAX_KEYS,
     MAX_PATTERNS,
+    MAX_PATTERNS_PER_KEY,
     MAX_REGEX_CHARS,
     NAME,
     OMITTED_TOO_MANY,
@@ -52,10 +54,15 @@ def hne(name: str, images: list[str], generation: int = 1, **spec: Any) -> Any:
     ("docker.io/nginx:1.27", {"registry": "docker.io", "repository": "library/nginx",
                               "tag": "1.27"}),
     ("Quay.IO:443/acme/agent", {"registry": "quay.io:443", "repository": "acme/agent"}),
-    ("registry.k8s.io/kube-proxy:*", {"registry": "registry.k8s.io",
-                                      "repository": "kube-proxy", "tagRegex": "^[^/]*$"}),
-    ("ghcr.io/acme/agent-*:v2.*", {"registry": "ghcr.io", "repositoryRegex": r"^acme/agent-[^/]*$",
-                                   "tagRegex": r"^v2\.[^/]*$"}),
+    ("registry.k8s.io/kube-proxy:*", {"registry": "registry.k8s.io", "repository": "kube-proxy",
+                                      "tagPrefix": "", "tagSuffix": ""}),
+    ("ghcr.io/acme/agent-*:v2.*", {"registry": "ghcr.io", "repositoryPrefix": "acme/agent-",
+                                   "repositorySuffix": "", "tagPrefix": "v2.", "tagSuffix": ""}),
+    # Several '*': the regex too, checked only after the literal prefix and suffix.
+    ("ghcr.io/acme/*/x-*-y:*-rc*", {
+        "registry": "ghcr.io", "repositoryPrefix": "acme/", "repositorySuffix": "-y",
+        "repositoryRegex": r"^acme/[^/]*/x-[^/]*-y$", "tagPrefix": "", "tagSuffix": "",
+        "tagRegex": r"^[^/]*-rc[^/]*$"}),
     (f"registry.k8s.io/pause@{DIGEST}", {"registry": "registry.k8s.io", "repository": "pause",
                                          "digest": DIGEST}),
     (f"registry.k8s.io/pause:3.10@{DIGEST}", {"registry": "registry.k8s.io",
@@ -77,35 +84,45 @@ def test_a_glob_regex_is_anchored_and_a_star_never_crosses_a_slash() -> None:
 
 
 REPOSITORIES = ["acme/agent", "acme/agent-debug", "acme/tools/agent", "acme/agent.v2",
-                "acme/x", "acme/", "other/agent"]
+                "acme/x", "acme/", "other/agent", "acme/tools/a-debug", "acme/a/t"]
 REPOSITORY_GLOBS = ["acme/*", "acme/agent*", "acme/tools/*", "acme/*-debug", "acme/*.v2",
-                    "acme/a*t*"]
-TAGS = ["1.0", "1.0.1", "v2-rc", "latest", "V2", "1x0"]
-TAG_GLOBS = ["*", "1.*", "*-rc", "1.0", "v*"]
+                    "acme/a*t*", "acme/*/*", "acme/*/a*"]
+TAGS = ["1.0", "1.0.1", "v2-rc", "latest", "V2", "1x0", "1"]
+TAG_GLOBS = ["*", "1.*", "*-rc", "1.0", "v*", "1*1", "*.*"]
+
+
+def glob_matches(entry: dict[str, str], field: str, text: str) -> bool:
+    """The policy's CEL for a compiled component, written in Python."""
+    if field in entry:
+        return entry[field] == text
+    prefix, suffix = entry[f"{field}Prefix"], entry[f"{field}Suffix"]
+    if len(text) < len(prefix) + len(suffix):
+        return False
+    if not (text.startswith(prefix) and text.endswith(suffix)):
+        return False
+    if f"{field}Regex" in entry:
+        return re.search(entry[f"{field}Regex"], text) is not None
+    return "/" not in text[len(prefix):len(text) - len(suffix)]
 
 
 @pytest.mark.parametrize(("glob", "repository"),
                          list(itertools.product(REPOSITORY_GLOBS, REPOSITORIES)))
-def test_a_repository_regex_matches_exactly_what_the_engine_matches(glob: str,
-                                                                    repository: str) -> None:
+def test_a_repository_glob_matches_exactly_what_the_engine_matches(glob: str,
+                                                                   repository: str) -> None:
     pattern = parse_pattern(f"ghcr.io/{glob}")
-    entry = compile_pattern(pattern)
     try:
         image = parse_image(f"ghcr.io/{repository}:1")
     except ImageError:
-        return  # not an image; the policy's grammar check refuses it before any regex
-    assert bool(re.search(entry["repositoryRegex"], image.repository)) == \
+        return  # not an image; the policy's grammar check refuses it before any glob
+    assert glob_matches(compile_pattern(pattern), "repository", image.repository) == \
         pattern.matches(image, None)
 
 
 @pytest.mark.parametrize(("glob", "tag"), list(itertools.product(TAG_GLOBS, TAGS)))
-def test_a_tag_regex_matches_exactly_what_the_engine_matches(glob: str, tag: str) -> None:
+def test_a_tag_glob_matches_exactly_what_the_engine_matches(glob: str, tag: str) -> None:
     pattern = parse_pattern(f"ghcr.io/acme/agent:{glob}")
-    entry = compile_pattern(pattern)
     image = parse_image(f"ghcr.io/acme/agent:{tag}")
-    cel_says = (re.search(entry["tagRegex"], tag) is not None if "tagRegex" in entry
-                else entry["tag"] == tag)
-    assert cel_says == pattern.matches(image, None)
+    assert glob_matches(compile_pattern(pattern), "tag", tag) == pattern.matches(image, None)
 
 
 # --- the object --------------------------------------------------------------------------
@@ -154,17 +171,34 @@ def test_scope_is_written_out_flags_always_namespaces_and_selector_when_set() ->
     assert nowhere["namespaces"] == [], "an empty list applies nowhere, as in the engine"
 
 
+def test_patterns_are_filed_by_registry_and_account_and_point_at_their_exception() -> None:
+    spec = compile_params([
+        hne("b", ["ghcr.io/acme/agent:*", "nginx", "ghcr.io/other/x"]),
+        hne("a", ["ghcr.io/acme/tools/*", "docker.io/acme/agent"]),
+    ], NOW).body["spec"]
+    assert [e["name"] for e in spec["exceptions"]] == ["a", "b"]
+    files = {key: [(p["exception"], p["text"]) for p in patterns]
+             for key, patterns in spec["images"].items()}
+    assert files == {
+        "docker.io/acme": [(0, "docker.io/acme/agent")],
+        "docker.io/library": [(1, "nginx")],
+        "ghcr.io/acme": [(0, "ghcr.io/acme/tools/*"), (1, "ghcr.io/acme/agent:*")],
+        "ghcr.io/other": [(1, "ghcr.io/other/x")],
+    }
+
+
 def test_the_same_exceptions_in_any_order_compile_to_an_equal_body() -> None:
     exceptions = [hne(f"e{i}", [f"ghcr.io/acme/a{i}:*"]) for i in range(5)]
     assert compile_params(exceptions, NOW).body == compile_params(exceptions[::-1], NOW).body
 
 
 def test_what_does_not_fit_is_left_out_whole_and_named() -> None:
-    big = [hne(f"e{i:03d}", [f"ghcr.io/acme/a{i}-{j}" for j in range(200)]) for i in range(6)]
+    big = [hne(f"e{i:03d}", [f"ghcr.io/acme{i}/a-{j}" for j in range(200)]) for i in range(6)]
     compiled = compile_params(big, NOW)
     held = compiled.body["spec"]["exceptions"]
     assert [e["name"] for e in held] == ["e000", "e001", "e002", "e003", "e004"]
-    assert sum(len(e["images"]) for e in held) <= MAX_PATTERNS
+    images = compiled.body["spec"]["images"]
+    assert sum(len(v) for v in images.values()) == 1000 <= MAX_PATTERNS
     assert compiled.omitted == ("e005",)
     assert compiled.body["status"]["omitted"] == [
         {"name": "e005", "generation": 1, "reason": OMITTED_TOO_MANY}]
@@ -173,13 +207,24 @@ def test_what_does_not_fit_is_left_out_whole_and_named() -> None:
     assert many.omitted == (f"n{MAX_EXCEPTIONS:03d}", f"n{MAX_EXCEPTIONS + 1:03d}")
 
 
+def test_patterns_under_one_account_are_bounded_too() -> None:
+    one_account = [hne(f"e{i}", [f"ghcr.io/acme/a{i}-{j}" for j in range(100)]) for i in range(3)]
+    compiled = compile_params(one_account, NOW)
+    assert len(compiled.body["spec"]["images"]["ghcr.io/acme"]) == 200 <= MAX_PATTERNS_PER_KEY
+    assert compiled.omitted == ("e2",)
+    accounts = [hne(f"k{i:03d}", [f"ghcr.io/acct{i}-{j}/x" for j in range(6)])
+                for i in range(100)]
+    compiled = compile_params(accounts, NOW)
+    assert len(compiled.body["spec"]["images"]) == 510 <= MAX_KEYS
+    assert compiled.omitted == tuple(f"k{i:03d}" for i in range(85, 100))
+
+
 def test_regex_characters_are_bounded_too() -> None:
-    star = "ghcr.io/acme/" + "a*" * 100 + ":" + "v*" * 60  # ~540 regex characters
+    star = "ghcr.io/acme/" + "a*" * 100 + ":" + "v*" * 60  # ~840 regex characters
     compiled = compile_params([hne(f"r{i:02d}", [star]) for i in range(40)], NOW)
-    held = compiled.body["spec"]["exceptions"]
     chars = sum(len(p.get("repositoryRegex", "")) + len(p.get("tagRegex", ""))
-                for e in held for p in e["images"])
-    assert chars <= MAX_REGEX_CHARS < chars + 540 * 2
+                for ps in compiled.body["spec"]["images"].values() for p in ps)
+    assert chars <= MAX_REGEX_CHARS < chars + 840 * 2
     assert compiled.omitted
 
 
@@ -196,9 +241,11 @@ def test_the_crd_names_one_cluster_scoped_kind_in_the_hostns_category() -> None:
 
 
 def test_the_crd_bounds_are_the_compilers() -> None:
-    exceptions = schema(CRD, "spec", "exceptions")
-    assert exceptions["maxItems"] == MAX_EXCEPTIONS
-    rules = " ".join(r["rule"] for r in exceptions["x-kubernetes-validations"])
+    assert schema(CRD, "spec", "exceptions")["maxItems"] == MAX_EXCEPTIONS
+    images = schema(CRD, "spec", "images")
+    assert images["maxProperties"] == MAX_KEYS
+    assert images["additionalProperties"]["maxItems"] == MAX_PATTERNS_PER_KEY
+    rules = " ".join(r["rule"] for r in schema(CRD, "spec")["x-kubernetes-validations"])
     assert f"<= {MAX_PATTERNS}" in rules and f"<= {MAX_REGEX_CHARS}" in rules
 
 
