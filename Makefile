@@ -32,7 +32,7 @@ lint: $(STAMP) ## ruff + mypy --strict
 	$(VENV)/bin/ruff check operator tests bench hack
 	$(VENV)/bin/mypy
 
-e2e: $(STAMP) ## end-to-end suite (builds the local control plane if needed)
+e2e: $(STAMP) controlplane ## end-to-end suite (builds the local control plane if needed)
 	$(PY) -m pytest tests/e2e
 
 controlplane: ## build kube-apiserver + etcd from Go modules (cached outside the tree)
@@ -46,6 +46,10 @@ demo: $(STAMP) ## local control plane + CRDs + operator + sample pods; DEMO_KUBE
 
 bench: $(STAMP) ## engine benchmark (pods evaluated per second)
 	$(PY) -m pytest bench -s --benchmark-columns=mean,ops,rounds
+
+.PHONY: bench-audit
+bench-audit: $(STAMP) ## hostns audit on a generated 1 GB audit log: MB/s and peak RSS
+	$(PY) bench/audit_throughput.py --size-mb 1024 --gzip
 
 run: $(STAMP) ## run the operator against the current kubeconfig context
 	$(VENV)/bin/hostns run

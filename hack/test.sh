@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The one test command (make test): lint, then every test layer.
-# With CI=true an e2e suite that cannot get its control plane fails instead of skipping.
+# With CI=true an e2e suite that cannot get its control plane fails instead of skipping,
+# and so does the differential test of image references against the Go parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 if [ -x hack/controlplane/build.sh ] && command -v go >/dev/null 2>&1; then
   bash hack/controlplane/build.sh
+  bash hack/refprobe/build.sh
 elif [ "${CI:-}" = "true" ]; then
-  echo "error: Go is needed to build the local control plane for the e2e tests" >&2
+  echo "error: Go is needed to build the local control plane for the e2e tests" \
+       "and the reference probe for the differential test" >&2
   exit 1
 else
-  echo "note: no Go toolchain; e2e tests will be skipped. Build the control plane (make controlplane)" \
+  echo "note: no Go toolchain; e2e tests and the differential test against the Go reference parser will be skipped. Build the control plane (make controlplane)" \
        "or point HOSTNS_E2E_KUBECONFIG at a cluster (kind) to run them." >&2
 fi
 .venv/bin/ruff check operator tests bench hack

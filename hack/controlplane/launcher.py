@@ -103,24 +103,21 @@ def _make_pki(pki: Path) -> None:
 class ControlPlane:
     """etcd + kube-apiserver on free loopback ports; a context manager."""
 
-    def __init__(self, bin_dir: Path | None = None, workdir: Path | None = None,
-                 audit_policy: str | None = None) -> None:
-        """`audit_policy`: an audit.k8s.io/v1 Policy (YAML text); when given, the API
-        server writes JSON audit events to `audit_log` (tests read admission annotations
-        there)."""
+    def __init__(
+        self, bin_dir: Path | None = None, workdir: Path | None = None,
+        audit_policy: Path | None = None,
+    ) -> None:
         self.bin_dir = bin_dir
+        # With an audit policy, kube-apiserver's log backend writes `audit_log` (JSON
+        # lines, blocking mode: an event is on disk before its response is sent).
         self.audit_policy = audit_policy
+        self.audit_log: Path | None = None
         self._own_workdir = workdir is None
         self.workdir = workdir
         self.url = ""
         self.kubeconfig = Path()
         self._processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[Path] = []
-
-    @property
-    def audit_log(self) -> Path:
-        assert self.workdir is not None
-        return self.workdir / "audit.log"
 
     def __enter__(self) -> ControlPlane:
         self.start()
@@ -204,22 +201,11 @@ class ControlPlane:
         ])
         return client_url
 
-    def _audit_flags(self) -> list[str]:
-        if self.audit_policy is None:
-            return []
-        assert self.workdir is not None
-        policy = self.workdir / "audit-policy.yaml"
-        policy.write_text(self.audit_policy)
-        # blocking mode: each event is written before the response, so a test can read it.
-        return [f"--audit-policy-file={policy}", f"--audit-log-path={self.audit_log}",
-                "--audit-log-format=json", "--audit-log-mode=blocking"]
-
     def _start_apiserver(self, bin_dir: Path, pki: Path, etcd_url: str) -> None:
         port = free_port()
         self.url = f"https://127.0.0.1:{port}"
         self._spawn("kube-apiserver", [
             str(bin_dir / "kube-apiserver"),
-            *self._audit_flags(),
             f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
             f"--secure-port={port}",
@@ -235,7 +221,20 @@ class ControlPlane:
             "--allow-privileged=true",
             "--enable-priority-and-fairness=false",
             f"--cert-dir={pki}",
+            *self._audit_flags(),
         ])
+
+    def _audit_flags(self) -> list[str]:
+        if self.audit_policy is None:
+            return []
+        assert self.workdir is not None
+        self.audit_log = self.workdir / "audit" / "audit.log"
+        return [
+            f"--audit-policy-file={self.audit_policy}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
+        ]
 
     def _write_kubeconfig(self, path: Path, user: dict[str, str]) -> None:
         assert self.workdir is not None

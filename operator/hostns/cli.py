@@ -1,4 +1,4 @@
-"""The `hostns` command: `hostns run` (the live operator) and `hostns scan` (offline).
+"""The `hostns` command: `hostns run` (the live operator); `scan` and `audit` (offline).
 
 Errors reach the user as one line on stderr (`hostns scan: error: ...`) and an
 exit status, never as a traceback: a CI log should say what is wrong with the
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import IO
 
-from hostns import __version__
+from hostns import __version__, auditcli
 from hostns.config import ConfigError, add_run_arguments, config_from_args, with_lease_namespace
 from hostns.exceptions import parse_time
 from hostns.manifests import STDIN, ManifestError, read_manifests
@@ -80,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="judge exception expiry as of this RFC 3339 time instead of the current time "
         "(e.g. to see what fails once exceptions expire)",
     )
+    auditcli.add_parser(commands, parents=[debug])
     return parser
 
 
@@ -148,8 +149,10 @@ def main(
     try:
         if args.command == "scan":
             return _scan(args, stdin, stdout, stderr)
+        if args.command == "audit":
+            return auditcli.run(args, stdin, stdout, stderr)
         return _run(args)
-    except _UsageError as exc:
+    except (_UsageError, auditcli.UsageError) as exc:
         print(f"{prog}: error: {exc}", file=stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:

@@ -149,7 +149,8 @@ class ExceptionSet:
     """The exceptions that are Active at `now`, indexed for fast image matching.
 
     Patterns with a literal repository sit in a dictionary keyed by
-    (registry, repository); wildcard patterns are grouped per registry. Which
+    (registry, repository); wildcard patterns are grouped per registry (hosts
+    lower-cased: they are case-insensitive). Which
     exceptions trust a given (image, digest) is cached: pods repeat images.
     """
 
@@ -162,10 +163,10 @@ class ExceptionSet:
         for index, exception in enumerate(self.active):
             for pattern in exception.patterns:
                 if pattern.literal_repository:
-                    key = (pattern.registry, pattern.repository)
+                    key = (pattern.registry_key, pattern.repository)
                     self._literal.setdefault(key, []).append((pattern, index))
                 else:
-                    self._wildcard.setdefault(pattern.registry, []).append((pattern, index))
+                    self._wildcard.setdefault(pattern.registry_key, []).append((pattern, index))
         self._cache: dict[tuple[str, str | None], frozenset[int]] = {}
 
     def __len__(self) -> int:
@@ -182,8 +183,8 @@ class ExceptionSet:
         except ImageError:
             result: frozenset[int] = frozenset()  # unparseable: trusted by nothing
         else:
-            candidates = self._literal.get((ref.registry, ref.repository), [])
-            wildcards = self._wildcard.get(ref.registry, [])
+            candidates = self._literal.get((ref.registry_key, ref.repository), [])
+            wildcards = self._wildcard.get(ref.registry_key, [])
             result = frozenset(
                 index
                 for pattern, index in (*candidates, *wildcards)

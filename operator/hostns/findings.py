@@ -39,7 +39,7 @@ _KEPT_WHEN_RESOLVED = ("summary", "severity", "riskScore", "hostNamespaces", "im
 Content = dict[str, Any]
 
 
-def _flag_entries(flags: Iterable[str], uncovered: set[str]) -> list[dict[str, Any]]:
+def flag_entries(flags: Iterable[str], uncovered: set[str]) -> list[dict[str, Any]]:
     entries = []
     for flag in flags:
         rule = RULES[flag]
@@ -90,7 +90,7 @@ def finding_content(
         "summary": ",".join(in_use),
         "severity": highest_severity(flags),
         "riskScore": max(RULES[f].risk_score for f in in_use),
-        "hostNamespaces": _flag_entries(in_use, uncovered),
+        "hostNamespaces": flag_entries(in_use, uncovered),
         "pods": {"count": len(names), "names": names[:MAX_POD_NAMES]},
         "images": [
             {"image": image, "hostNamespaces": list(ordered(used)), "uncovered": list(ordered(nc))}

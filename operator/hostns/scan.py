@@ -19,7 +19,7 @@ from hostns.evaluation import COMPLIANT, EXCEPTED, VIOLATION, PodVerdict, evalua
 from hostns.exceptions import EXPIRED, CompiledException, ExceptionSet, compile_exception
 from hostns.findings import API_VERSION, GROUP
 from hostns.manifests import Manifest, ManifestError, Origin
-from hostns.pods import container_list_problem, containers_of, flags_of
+from hostns.pods import Container, container_list_problem, containers_of, flags_of
 
 EXCEPTION_KIND: Final = "HostNamespaceException"
 DEFAULT_NAMESPACE: Final = "default"
@@ -204,8 +204,23 @@ def _pod_bearing_kind(manifest: Manifest) -> str | None:
     return kind
 
 
-def evaluate_manifest(manifest: Manifest, exceptions: ExceptionSet) -> WorkloadResult | None:
-    """The verdict for one manifest, or None when it does not carry a pod."""
+class TemplateFacts(NamedTuple):
+    """What the engine needs of a pod-bearing manifest's pod template."""
+
+    kind: str
+    api_version: str
+    namespace: str
+    name: str
+    labels: dict[str, str]
+    flags: frozenset[str]
+    containers: tuple[Container, ...]
+
+
+def template_facts(manifest: Manifest) -> TemplateFacts | None:
+    """The pod template's facts, or None when the manifest does not carry a pod.
+
+    No status offline: digests come only from images written `@sha256:` in the spec.
+    """
     kind = _pod_bearing_kind(manifest)
     if kind is None:
         return None
@@ -215,15 +230,29 @@ def evaluate_manifest(manifest: Manifest, exceptions: ExceptionSet) -> WorkloadR
         raise ManifestError(manifest.origin, f"{kind} has no metadata.name")
     namespace = metadata.get("namespace") or DEFAULT_NAMESPACE
     spec, raw_labels = _template(manifest, kind)
-    labels = {str(key): str(value) for key, value in raw_labels.items()}
-    # No status offline: digests come only from images written `@sha256:` in the spec.
-    verdict = evaluate(str(namespace), labels, flags_of(spec), containers_of(spec, {}), exceptions)
     api_version = manifest.body.get("apiVersion")
-    return WorkloadResult(
+    return TemplateFacts(
         kind=kind,
+        api_version=api_version if isinstance(api_version, str) else "",
         namespace=str(namespace),
         name=name,
-        api_version=api_version if isinstance(api_version, str) else "",
+        labels={str(key): str(value) for key, value in raw_labels.items()},
+        flags=flags_of(spec),
+        containers=containers_of(spec, {}),
+    )
+
+
+def evaluate_manifest(manifest: Manifest, exceptions: ExceptionSet) -> WorkloadResult | None:
+    """The verdict for one manifest, or None when it does not carry a pod."""
+    facts = template_facts(manifest)
+    if facts is None:
+        return None
+    verdict = evaluate(facts.namespace, facts.labels, facts.flags, facts.containers, exceptions)
+    return WorkloadResult(
+        kind=facts.kind,
+        namespace=facts.namespace,
+        name=facts.name,
+        api_version=facts.api_version,
         verdict=verdict,
         origin=manifest.origin,
     )

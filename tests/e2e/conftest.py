@@ -45,19 +45,23 @@ class ExternalCluster:
         return path
 
 
+def local_bin_dir() -> Path:
+    """The built control plane binaries; without them skip, or fail in CI."""
+    try:
+        return find_bin_dir()
+    except ControlPlaneError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"e2e: {exc}")
+        pytest.skip(f"e2e: {exc}")
+
+
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[ControlPlane | ExternalCluster]:
     external = os.environ.get("HOSTNS_E2E_KUBECONFIG")
     if external:
         yield ExternalCluster(Path(external))
         return
-    try:
-        bin_dir = find_bin_dir()
-    except ControlPlaneError as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"e2e: {exc}")
-        pytest.skip(f"e2e: {exc}")
-    plane = ControlPlane(bin_dir=bin_dir)
+    plane = ControlPlane(bin_dir=local_bin_dir())
     try:
         plane.start()
     except ControlPlaneError as exc:

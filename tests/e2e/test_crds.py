@@ -171,8 +171,11 @@ def test_a_full_exception_is_admitted(kubeconfig: Path) -> None:
 def test_the_largest_exception_fits_the_cel_cost_budget(kubeconfig: Path) -> None:
     # 256 patterns of 512 characters each, every rule run on each: the worst case
     # the schema allows must still be admitted, not fail on the runtime cost budget.
-    images = [f"registry.example.com:5000/{i:03d}/" + "a" * 480 + ":*" for i in range(256)]
+    # The grammar caps the path at 255 characters, so the host takes the rest.
+    host = ".".join(["r" * 63] * 3) + "." + "r" * 59 + ":5000"
+    images = [f"{host}/{i:03d}/" + "a" * 249 + ":*" for i in range(256)]
     assert {len(image) for image in images} == {512}
+    assert {len(image.split("/", 1)[1]) for image in images} == {255}  # a path of 253, ":*"
     body = exception(images, namespaces=[f"ns-{i}" for i in range(256)],
                      podSelector={"matchLabels": {f"example.com/k{i}": "v" for i in range(64)}})
     result = dry_run(kubeconfig, body)

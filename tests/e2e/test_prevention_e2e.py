@@ -60,7 +60,7 @@ rules:
 
 
 @pytest.fixture(scope="module")
-def plane(control_plane: Any) -> Iterator[Any]:
+def plane(control_plane: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A control plane of our own, with an audit log (the Audit action's record).
 
     `control_plane` (conftest) decides whether e2e can run at all; with
@@ -72,7 +72,9 @@ def plane(control_plane: Any) -> Iterator[Any]:
         return
     import launcher  # hack/controlplane, put on sys.path by conftest
 
-    own = launcher.ControlPlane(bin_dir=launcher.find_bin_dir(), audit_policy=AUDIT_POLICY)
+    policy = tmp_path_factory.mktemp("audit") / "audit-policy.yaml"
+    policy.write_text(AUDIT_POLICY)
+    own = launcher.ControlPlane(bin_dir=launcher.find_bin_dir(), audit_policy=policy)
     own.start()
     try:
         yield own
@@ -437,7 +439,7 @@ def test_warn_mode_admits_and_kubectl_prints_the_warning(kubeconfig: Path,
 def test_the_audit_action_annotates_the_request_in_the_audit_log(
     plane: Any, deny: Path, params: Params
 ) -> None:
-    audit_log = getattr(plane, "audit_log", None)
+    audit_log: Path | None = getattr(plane, "audit_log", None)
     if audit_log is None:
         if os.environ.get("CI") == "true":
             pytest.fail("the audit-log test needs the local control plane")

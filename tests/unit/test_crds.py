@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hostns.images import ImageError, parse_pattern
 
@@ -169,8 +171,13 @@ ACCEPTED = [
     "docker.io/elastic/elastic-agent:8.15.0",
     # and around the edges of the grammar
     "localhost/debug",
-    "localhost:5000",  # docker.io/library/localhost, tag 5000, as runtimes read it
     "Registry.Example.COM:443/team/app:V1",  # hosts and tags are case-insensitive / free
+    "registry.example.com:123456/x",  # the grammar bounds no port
+    "[::1]:5000/tools/debug",
+    "[fe80::1]/team/app:v1",
+    "x.io/" + "a" * 255,  # the longest repository path
+    "a" * 247,  # docker.io/library/ + 247 = 255
+    "acme/" + "a" * 250,
     "my-registry:5000/app",
     "library/nginx:*",
     "acme/agent_x__y.z--w:*",
@@ -207,7 +214,21 @@ REJECTED = [
     ("a//b", "not a valid image pattern"),
     ("-bad.example.com/x", "not a valid image pattern"),
     ("bad_host.example.com/x", "not a valid image pattern"),
-    ("registry.example.com:123456/x", "not a valid image pattern"),
+    ("[abc]/x", "not a valid image pattern"),  # no ':' or '.': not a host, not a path
+    ("registry.k8s.\u0456o/kube-proxy", "an image pattern must be printable ASCII"),  # Cyrillic i
+    ("\u212a8s.io/x", "an image pattern must be printable ASCII"),  # the Kelvin sign
+    ("\uff4eginx", "an image pattern must be printable ASCII"),  # fullwidth n
+    ("nginx\x00", "an image pattern must be printable ASCII"),
+    (HEX, "64 hex characters are an image ID"),
+    ("registry.k8s.io:*", "a registry host needs a repository"),
+    ("registry.k8s.io", "a registry host needs a repository"),
+    ("localhost:5000", "a registry host needs a repository"),
+    ("localhost", "a registry host needs a repository"),
+    ("quay.io:v1.2@" + DIGEST, "a registry host needs a repository"),
+    ("a" * 248, "the repository path must be at most 255 characters"),
+    ("docker.io/" + "a" * 248 + ":v1", "the repository path must be at most 255 characters"),
+    ("x.io/" + "a" * 256, "the repository path must be at most 255 characters"),
+    ("acme/" + "a" * 251, "the repository path must be at most 255 characters"),
     ("ghcr.io/acme/x:tag/with/slash", "not a valid image pattern"),
 ]
 
@@ -287,6 +308,26 @@ def test_admission_and_the_operator_parser_agree_on_thousands_of_odd_patterns(
         if (admission_errors(image) == []) != operator_accepts(image)
     ]
     assert disagreements == []
+
+
+_PATTERN_HOSTS = ["", "", "docker.io/", "ghcr.io/", "localhost/", "localhost:5000/", "[::1]:5000/",
+                  "Reg.IO:443/", "a_b.io/", "Ab/", "x.io:/", "registry.k8s.io"]
+_generated_patterns = st.one_of(
+    st.text(alphabet="abz09.-_/:@*A[] \u0435", max_size=24),
+    st.builds(
+        lambda host, parts, tag, digest: host + "/".join(parts) + tag + digest,
+        st.sampled_from(_PATTERN_HOSTS),
+        st.lists(st.text(alphabet="az09._-*A", max_size=10), min_size=1, max_size=3),
+        st.sampled_from(["", ":v1", ":*", ":v2.*", ":", ":-x", ":" + "t" * 129]),
+        st.sampled_from(["", "", "@" + DIGEST, "@sha256:abc", "@"]),
+    ),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(image=_generated_patterns)
+def test_admission_and_the_operator_parser_agree_on_generated_patterns(image: str) -> None:
+    assert (admission_errors(image) == []) == operator_accepts(image), admission_errors(image)
 
 
 def test_the_image_rules_are_all_runnable_here() -> None:

@@ -218,6 +218,51 @@ def test_patterns_decide_the_verdict_of_a_pod(pattern: str, image: str, expected
     assert judge(pod(images=[image]), exception_body("p", [pattern])).verdict == expected
 
 
+# --- a tag next to a digest (the runtime pulls the digest) ---------------------------------
+
+TAGGED = exception_body("tagged", ["docker.io/elastic/elastic-agent:8.4.0"])
+AGENT = "docker.io/elastic/elastic-agent"
+
+
+@pytest.mark.parametrize(
+    ("patterns", "spec_image", "statuses", "expected"),
+    [
+        pytest.param(["docker.io/elastic/elastic-agent:8.4.0"], f"{AGENT}:8.4.0@{OTHER_DIGEST}", None, VIOLATION, id="tag pattern, spec pairs the tag with a digest"),
+        pytest.param(["docker.io/elastic/elastic-agent:8.4.*"], f"{AGENT}:8.4.0@{OTHER_DIGEST}", None, VIOLATION, id="wildcard tag pattern, spec pairs a tag with a digest"),
+        pytest.param(["docker.io/elastic/elastic-agent:8.4.0"], f"{AGENT}:8.4.0", [status("c0", f"{AGENT}:8.4.0", f"{AGENT}@{OTHER_DIGEST}")], EXCEPTED, id="tag pattern, spec names the tag alone, kubelet reports what it resolved to"),
+        pytest.param([f"docker.io/elastic/elastic-agent@{DIGEST}"], f"{AGENT}:8.4.0@{DIGEST}", None, EXCEPTED, id="digest pin on that digest"),
+        pytest.param([f"docker.io/elastic/elastic-agent@{DIGEST}"], f"{AGENT}:8.4.0@{OTHER_DIGEST}", None, VIOLATION, id="digest pin on another digest"),
+        pytest.param(["docker.io/elastic/elastic-agent"], f"{AGENT}:8.4.0@{OTHER_DIGEST}", None, EXCEPTED, id="tag-less pattern trusts the repository, any digest"),
+        pytest.param(["docker.io/elastic/elastic-agent:8.4.0", f"{AGENT}@{DIGEST}"], f"{AGENT}:8.4.0@{OTHER_DIGEST}", None, VIOLATION, id="a tag and a pin on another digest"),
+    ],
+)
+def test_a_tag_pattern_does_not_trust_a_reference_that_also_names_a_digest(
+    patterns: list[str], spec_image: str, statuses: list[dict[str, object]] | None, expected: str
+) -> None:
+    body = pod(images=[spec_image], statuses={"containerStatuses": statuses} if statuses else None)
+    assert judge(body, exception_body("agent", patterns)).verdict == expected
+
+
+def test_an_operator_shaped_pod_pairing_a_trusted_tag_with_a_digest_is_a_violation() -> None:
+    # As the live operator sees it: a DaemonSet pod body with kubelet statuses,
+    # through pod_facts. The kubelet reports the digest it pulled (the spec's).
+    image = f"{AGENT}:8.4.0@{OTHER_DIGEST}"
+    body = pod(
+        "agent-x2k8q",
+        "kube-system",
+        images=[image],
+        flags=("hostNetwork", "hostPID"),
+        owner={"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent", "uid": "u", "controller": True},
+        statuses={"containerStatuses": [status("c0", image, f"{AGENT}@{OTHER_DIGEST}")]},
+    )
+    facts = pod_facts(body)
+    assert facts.containers[0].digest == OTHER_DIGEST
+    verdict = evaluate_pod(facts, exception_set(TAGGED))
+    assert verdict.verdict == VIOLATION
+    assert verdict.uncovered_images == (image,)
+    assert verdict.uncovered_flags == ("hostNetwork", "hostPID")
+
+
 # --- digest pins -----------------------------------------------------------------------------
 
 PIN = exception_body("pinned", [f"nginx@{DIGEST}"])

@@ -28,8 +28,6 @@ from .builders import DIGEST, OTHER_DIGEST
         "docker.io/library/nginx:latest",
         "index.docker.io/library/nginx",
         "index.docker.io/nginx:latest",
-        "registry-1.docker.io/library/nginx",
-        "DOCKER.IO/library/nginx",
     ],
 )
 def test_every_docker_hub_spelling_of_nginx_is_the_same_image(text: str) -> None:
@@ -45,7 +43,7 @@ def test_every_docker_hub_spelling_of_nginx_is_the_same_image(text: str) -> None
         ("localhost/app:dev", "localhost/app:dev"),
         ("registry.example.com:5000/team/app:1", "registry.example.com:5000/team/app:1"),
         ("registry.example.com/team/sub/app", "registry.example.com/team/sub/app:latest"),
-        ("Registry.Example.COM/team/app:V1", "registry.example.com/team/app:V1"),
+        ("Registry.Example.COM/team/app:V1", "Registry.Example.COM/team/app:V1"),
         ("10.0.0.5:5000/app:1", "10.0.0.5:5000/app:1"),
         ("elastic/elastic-agent:8.15.0", "docker.io/elastic/elastic-agent:8.15.0"),
         ("ghcr.io/acme/tool:1.2", "ghcr.io/acme/tool:1.2"),
@@ -58,6 +56,26 @@ def test_every_docker_hub_spelling_of_nginx_is_the_same_image(text: str) -> None
 )
 def test_images_normalise_as_container_runtimes_pull_them(text: str, normalised: str) -> None:
     assert str(parse_image(text)) == normalised
+
+
+@pytest.mark.parametrize(
+    ("text", "registry", "repository"),
+    [
+        pytest.param("registry-1.docker.io/library/nginx", "registry-1.docker.io", "library/nginx", id="registry-1.docker.io is another host"),
+        pytest.param("DOCKER.IO/nginx", "DOCKER.IO", "nginx", id="only lowercase docker.io gets library/"),
+        pytest.param("Foo/bar", "Foo", "bar", id="an uppercase first component is a host"),
+        pytest.param("a_b.io/x", "", "a_b.io/x", id="an invalid host is read as a path"),
+        pytest.param("[::1]:5000/x", "[::1]:5000", "x", id="bracketed IPv6 with a port"),
+        pytest.param("registry.k8s.io:v1", "docker.io", "library/registry.k8s.io", id="no slash: a Docker Hub name"),
+        pytest.param("x.io:123456/y", "x.io:123456", "y", id="the grammar bounds no port"),
+        pytest.param("x.io/" + "a" * 255, "x.io", "a" * 255, id="255-character path"),
+    ],
+)
+def test_the_first_component_is_a_host_by_the_reference_grammar_rule(
+    text: str, registry: str, repository: str
+) -> None:
+    ref = parse_image(text)
+    assert (ref.registry, ref.repository) == (registry, repository)
 
 
 def test_a_registry_port_is_part_of_the_registry_not_a_tag() -> None:
@@ -96,6 +114,15 @@ def test_an_image_named_only_by_digest_has_no_tag() -> None:
         pytest.param("<missing>", id="the missing-image placeholder"),
         pytest.param("<unreadable>", id="the unreadable-container placeholder"),
         pytest.param("re*g.io/x", id="wildcard in an image"),
+        pytest.param("registry.\u212a8s.io/x", id="Kelvin sign, which str.lower() folds to k"),
+        pytest.param("r\u0435gistry.k8s.io/x", id="Cyrillic ie in the host"),
+        pytest.param("\uff4eginx", id="fullwidth letter"),
+        pytest.param("INDEX.docker.io/\u0130mage", id="dotted capital I"),
+        pytest.param("0123456789abcdef" * 4, id="a 64-hex image ID is not a name"),
+        pytest.param("a" * 248, id="256-character path once library/ is added"),
+        pytest.param("x.io/" + "a" * 256, id="256-character path"),
+        pytest.param("nginx@sha512:" + "a" * 64, id="sha512 of the wrong length"),
+        pytest.param("Foo_bar/x", id="uppercase first component that is no host"),
     ],
 )
 def test_unparseable_images_raise_image_error(text: str) -> None:
@@ -137,6 +164,8 @@ PATTERN_TABLE = [
     ("nginx", "bitnami/nginx:1", False),
     ("nginx", "ghcr.io/library/nginx:1", False),
     ("nginx", f"nginx@{DIGEST}", True),  # a repository-wide pattern trusts every digest of it
+    ("nginx", f"nginx:1.25@{DIGEST}", True),
+    ("nginx", "registry-1.docker.io/library/nginx:1", False),  # another host for the grammar
     # tag: that tag only
     ("nginx:1.25", "nginx:1.25", True),
     ("nginx:1.25", "docker.io/library/nginx:1.25", True),
@@ -145,7 +174,7 @@ PATTERN_TABLE = [
     ("nginx:1.25", "nginx", False),  # `nginx` is pulled as :latest
     ("nginx:latest", "nginx", True),
     ("nginx:1.25", f"nginx@{DIGEST}", False),  # a tag pattern cannot vouch for a digest-only image
-    ("nginx:1.25", f"nginx:1.25@{DIGEST}", True),
+    ("nginx:1.25", f"nginx:1.25@{DIGEST}", False),  # the runtime pulls the digest, not the tag
     # registries, ports
     ("localhost:5000/x", "localhost:5000/x:dev", True),
     ("localhost:5000/x", "localhost:5001/x:dev", False),
@@ -241,6 +270,33 @@ def test_a_digest_pin_on_a_tagged_image_needs_the_known_digest(
 def test_dangerous_or_malformed_patterns_are_refused(pattern: str) -> None:
     with pytest.raises(ImageError):
         parse_pattern(pattern)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "hint"),
+    [
+        ("registry.k8s.io:*", "did you mean registry.k8s.io/<repository>:*?"),
+        ("registry.k8s.io", "did you mean registry.k8s.io/<repository>?"),
+        ("localhost:5000", "did you mean localhost:5000/<repository>?"),
+        ("quay.io:v1.2", "did you mean quay.io/<repository>:v1.2?"),
+        ("Acme/agent", "did you mean acme/...?"),
+        ("my_registry.io/x", "'my_registry.io' is not a valid registry host"),
+        ("registry.k8s.i\u043e/pause", "non-ASCII character"),
+    ],
+)
+def test_a_pattern_the_runtime_would_misread_is_refused_with_what_was_meant(
+    pattern: str, hint: str
+) -> None:
+    with pytest.raises(ImageError) as refused:
+        parse_pattern(pattern)
+    assert hint in str(refused.value)
+
+
+def test_hosts_compare_case_insensitively_and_paths_do_not() -> None:
+    pattern = parse_pattern("registry.example.com/team/app")
+    assert pattern.matches(parse_image("REGISTRY.Example.com/team/app:1"), None)
+    with pytest.raises(ImageError):
+        parse_image("registry.example.com/Team/app")
 
 
 def test_a_refused_wildcard_pattern_says_why() -> None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from hostns.evaluation import EXCEPTED, VIOLATION, PodVerdict, evaluate
 from hostns.exceptions import CompiledException, ExceptionSet, compile_exception
+from hostns.explain import Answer, explain
 from hostns.images import ImageError, parse_image
 from hostns.pods import Container
 from hostns.rules import FLAGS, ordered
@@ -161,3 +162,15 @@ def test_an_extra_exception_never_takes_trust_away(
     assert set(after.uncovered_flags) <= set(before.uncovered_flags)
     if before.verdict == EXCEPTED:
         assert after.verdict == EXCEPTED
+
+
+@settings(max_examples=300, deadline=None)
+@given(pods, st.data())
+def test_the_explanation_agrees_with_the_verdict(pod: Pod, data: st.DataObject) -> None:
+    policy = data.draw(policies(tuple(c.image for c in pod.containers)))
+    result = explain(pod.namespace, pod.labels, pod.flags, pod.containers, policy, NOW)
+    assert result.verdict == pod.judge(policy)
+    for container in result.containers:
+        for flag in container.flags:
+            assert len(flag.answers) == len(policy)
+            assert flag.covered == any(a.answer == Answer.COVERS for a in flag.answers)
