@@ -53,6 +53,23 @@ def install(kubeconfig: Path, deny: bool) -> None:
             "crd/hostnamespaceexceptions.hostns.io")
     document = {"apiVersion": "v1", "kind": "List", "items": component_objects(deny)}
     kubectl(kubeconfig, "apply", "-f", "-", stdin=json.dumps(document))
+    _wait_mode(kubeconfig, deny)
+
+
+def _wait_mode(kubeconfig: Path, deny: bool) -> None:
+    """Wait until admission acts in the mode just applied (bindings reach it through an
+    informer): an image nothing trusts is refused under Deny, warned about under Warn.
+    Without a parameter object, Warn judges nothing, and Deny refuses everything."""
+    probe = pod("mode-check", [f"{PROBE_REGISTRY}/untrusted"], hostNetwork=True)
+    deadline = time.monotonic() + WAIT
+    while True:
+        result = dry_run(kubeconfig, probe)
+        if (result.returncode != 0) == deny:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"admission did not switch to {'Deny' if deny else 'Warn'}: "
+                                 f"{result.stderr}")
+        time.sleep(0.2)
 
 
 def exception(name: str, images: Sequence[str], **spec: Any) -> dict[str, Any]:
