@@ -9,6 +9,7 @@ admission no kubelet has reported a digest, for the engine as for the policy).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -543,3 +544,74 @@ def test_without_its_parameter_object_deny_fails_closed_and_warn_judges_nothing(
     finally:
         params.write([exception("proxy", [TRUSTED])])
         install(kubeconfig, deny=True)
+
+
+# --- the writer against the real API server ----------------------------------------------
+
+async def test_the_writer_keeps_admission_in_step_and_withdraws_an_exception_at_its_expiry(
+    deny: Path,
+) -> None:
+    """PreventionWriter with CustomObjectsClient (kubernetes_asyncio): creates the object,
+    rewrites it by itself at the expiry, and puts it back after a deletion."""
+    import asyncio
+
+    from kubernetes_asyncio import client, config
+
+    from hostns.prevention_writer import CustomObjectsClient, PreventionWriter
+
+    run(deny, "delete", "hostnamespaceadmissionparams", "hostns-prevention", "--ignore-not-found")
+    api_client = await config.new_client_from_config(config_file=str(deny))
+    writer = PreventionWriter(CustomObjectsClient(client.CustomObjectsApi(api_client)),
+                              resync_seconds=1.0)
+    expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
+    writer.update([
+        compile_exception(exception("short", [TRUSTED],
+                                    expiresAt=expires.isoformat().replace("+00:00", "Z"))),
+        compile_exception(exception("agents", [AGENT])),
+    ])
+    task = asyncio.create_task(writer.run())
+
+    async def decided(name: str, image: str) -> str | None:
+        got = await asyncio.to_thread(decisions, deny, [pod(name, [image], hostNetwork=True)])
+        return got[name]
+
+    async def until(what: str, check: Any, timeout: float) -> float:
+        start = time.monotonic()
+        while not await check():
+            assert time.monotonic() - start < timeout, what
+            await asyncio.sleep(0.2)
+        return time.monotonic()
+
+    try:
+        async def trusted() -> bool:
+            return await decided("before", TRUSTED) is None
+        await until("the writer's object reaches admission", trusted, 20)
+        assert datetime.now(UTC) < expires, "the sample must be judged before the expiry"
+
+        async def refused() -> bool:
+            return await decided("after", TRUSTED) is not None
+        await until("the expired exception leaves admission", refused, 30)
+        late = (datetime.now(UTC) - expires).total_seconds()
+        assert late < 5, f"refused {late:.1f} s after the expiry"
+        stored = kubectl_json(deny, "get", "hostnamespaceadmissionparams", "hostns-prevention")
+        assert [e["name"] for e in stored["status"]["exceptions"]] == ["agents"]
+        assert stored["status"]["omitted"] == [{"name": "short", "generation": 1,
+                                                "reason": "Expired"}]
+
+        run(deny, "delete", "hostnamespaceadmissionparams", "hostns-prevention")
+
+        async def back() -> bool:
+            result = await asyncio.to_thread(
+                run, deny, "get", "hostnamespaceadmissionparams", "hostns-prevention",
+                check=False)
+            return bool(result.returncode == 0)
+        await until("the writer puts a deleted object back", back, 15)
+
+        async def agent_trusted() -> bool:
+            return await decided("agent", AGENT) is None
+        await until("admission uses the recreated object", agent_trusted, 20)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await api_client.close()
