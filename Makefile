@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit lint e2e bench run clean lock controlplane cluster demo
+.PHONY: install test unit lint e2e bench run clean lock controlplane cluster demo helm chart-crds
 
 $(STAMP): requirements-dev.lock pyproject.toml $(wildcard requirements-tools.txt) $(wildcard requirements-checkov.txt)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,13 @@ e2e: $(STAMP) controlplane ## end-to-end suite (builds the local control plane i
 
 controlplane: ## build kube-apiserver + etcd from Go modules (cached outside the tree)
 	bash hack/controlplane/build.sh
+
+helm: ## build helm from its pinned Go module (cached outside the tree); prints its path
+	bash hack/tools/build.sh helm
+
+chart-crds: ## copy crds/ into the Helm chart (a unit test fails when the copy is stale)
+	rm -f charts/hostns-operator/files/crds/*.yaml
+	cp $(filter-out crds/kustomization.yaml,$(wildcard crds/*.yaml)) charts/hostns-operator/files/crds/
 
 cluster: $(STAMP) controlplane ## start a local control plane for kubectl and `hostns run` (Ctrl-C stops it)
 	$(PY) hack/controlplane/launcher.py

@@ -16,6 +16,17 @@ else
   echo "note: no Go toolchain; e2e tests and the differential test against the Go reference parser will be skipped. Build the control plane (make controlplane)" \
        "or point HOSTNS_E2E_KUBECONFIG at a cluster (kind) to run them." >&2
 fi
+# helm for the chart tests (tests/unit/test_chart.py, tests/e2e/test_helm_e2e.py), built
+# from its pinned Go module; the tests find it with the same script.
+if command -v go >/dev/null 2>&1; then
+  bash hack/tools/build.sh helm >/dev/null
+  bash hack/tools/build.sh actionlint >/dev/null  # lints docs/github-actions/ (test_sarif.py)
+elif [ "${CI:-}" = "true" ]; then
+  echo "error: Go is needed to build helm and actionlint for the chart and workflow tests" >&2
+  exit 1
+else
+  echo "note: no Go toolchain; the Helm chart tests will be skipped (make helm builds helm)." >&2
+fi
 .venv/bin/ruff check operator tests bench hack
 .venv/bin/mypy
 set +e

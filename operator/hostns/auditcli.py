@@ -62,24 +62,31 @@ def add_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> None:
     )
 
 
-def _binary_stdin(stdin: IO[str]) -> IO[bytes]:
+def _binary_stdin(stdin: IO[bytes] | IO[str]) -> IO[bytes]:
     buffer = getattr(stdin, "buffer", None)
     if buffer is not None:
         return buffer  # type: ignore[no-any-return]
-    return io.BytesIO(stdin.read().encode())  # an in-memory text stream (tests)
+    if isinstance(stdin, io.TextIOBase):
+        return io.BytesIO(stdin.read().encode())  # an in-memory text stream (tests)
+    return stdin  # type: ignore[return-value]  # already bytes
 
 
-def run(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], stderr: IO[str]) -> int:
+def run(
+    args: argparse.Namespace, stdin: IO[bytes] | IO[str], stdout: IO[str], stderr: IO[str]
+) -> int:
     if not args.paths:
         raise UsageError("no input: give -f PATH (a file or directory), or -f - for stdin")
     if [*args.paths, *args.exception_paths].count(STDIN) > 1:
         raise UsageError("standard input (-) can be read only once")
     try:
-        compiled, _ = compile_exceptions(
+        policy = compile_exceptions(
             read_manifests(args.exception_paths, stdin), datetime.now(UTC)
         )
     except ManifestError as exc:
         raise UsageError(str(exc)) from None
+    if policy.errors:  # a policy repository with a bad exception fails, as in scan
+        raise UsageError(policy.errors[0])
+    compiled = policy.exceptions
     bad = _BadLines(stderr)
     reader = AuditLogReader(
         _binary_stdin(stdin) if STDIN in args.paths else None, on_bad=bad.report

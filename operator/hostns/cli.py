@@ -10,17 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
-from typing import IO
+from typing import IO, Any
 
 from hostns import __version__, auditcli
 from hostns.config import ConfigError, add_run_arguments, config_from_args, with_lease_namespace
 from hostns.exceptions import parse_time
-from hostns.manifests import STDIN, ManifestError, read_manifests
-from hostns.scan import format_table, scan
+from hostns.manifests import DEFAULT_MAX_INPUT_SIZE, MIB, STDIN, read_inputs
+from hostns.sarif import sarif_log
+from hostns.scan import format_table, is_exception_kind, scan, worth_keeping
 
 EXIT_OK = 0
 EXIT_VIOLATION = 1
@@ -68,11 +71,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument(
         "--exceptions", action="append", dest="exception_paths", metavar="PATH", default=[],
-        help="file or directory of HostNamespaceException documents (repeatable); exceptions "
-        "found among the -f manifests are used too",
+        help="file or directory of HostNamespaceException documents (repeatable): the only "
+        "exceptions applied, unless --trust-manifest-exceptions",
     )
     scan.add_argument(
-        "-o", "--output", choices=("table", "json"), default="table",
+        "--trust-manifest-exceptions", action="store_true",
+        help="also apply HostNamespaceExceptions found among the -f manifests (by default they "
+        "are reported in a note and not applied: whoever edits the manifests could otherwise "
+        "exempt their own pod)",
+    )
+    scan.add_argument(
+        "--max-input-size", metavar="SIZE", default=None,
+        help="refuse a file or standard input larger than this (bytes, or with KiB, MiB, GiB; "
+        f"default {DEFAULT_MAX_INPUT_SIZE // MIB}MiB)",
+    )
+    scan.add_argument(
+        "-o", "--output", choices=("table", "json", "sarif"), default="table",
         help="output format (default: table)",
     )
     scan.add_argument(
@@ -84,7 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _scan(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], stderr: IO[str]) -> int:
+_SIZE = re.compile(r"(\d+)\s*(|B|K|KiB|M|MiB|G|GiB)", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": MIB, "mib": MIB, "g": 1024 * MIB,
+          "gib": 1024 * MIB}
+
+
+def _max_input_size(text: str | None) -> int:
+    if text is None:
+        return DEFAULT_MAX_INPUT_SIZE
+    match = _SIZE.fullmatch(text.strip())
+    if match is None or int(match[1]) == 0:
+        raise _UsageError(f"--max-input-size: {text!r} is not a size (e.g. 64MiB, 500KiB, 1048576)")
+    return int(match[1]) * _UNITS[match[2].lower()]
+
+
+def _scan(args: argparse.Namespace, stdin: IO[Any], stdout: IO[str], stderr: IO[str]) -> int:
     if not args.paths:
         raise _UsageError("no input: give -f PATH (a file or directory), or -f - for stdin")
     if [*args.paths, *args.exception_paths].count(STDIN) > 1:
@@ -95,24 +123,38 @@ def _scan(args: argparse.Namespace, stdin: IO[str], stdout: IO[str], stderr: IO[
             now = parse_time(args.now)
         except ValueError as exc:
             raise _UsageError(f"--now: {exc}") from None
-    try:
-        manifests = read_manifests(args.paths, stdin)
-        exception_manifests = read_manifests(args.exception_paths, stdin)
-        report = scan(manifests, exception_manifests, now)
-    except ManifestError as exc:
-        raise _UsageError(str(exc)) from None
+    size = _max_input_size(args.max_input_size)
+    # Every input is read and every good document judged, whatever fails elsewhere: one bad
+    # file must not hide the findings of the others. Any error still makes the exit status 2.
+    inputs = read_inputs(args.paths, stdin, max_input_size=size, keep=worth_keeping)
+    policy = read_inputs(args.exception_paths, stdin, max_input_size=size, keep=is_exception_kind)
+    report = scan(inputs.manifests, policy.manifests, now,
+                  trust_manifest_exceptions=args.trust_manifest_exceptions)
+    report = replace(
+        report,
+        errors=(*(str(e) for e in (*inputs.errors, *policy.errors)), *report.errors),
+        notes=(*inputs.notes, *policy.notes, *report.notes),
+    )
+    for error in report.errors:
+        print(f"hostns scan: error: {error}", file=stderr)
     for note in report.notes:
         print(f"hostns scan: note: {note}", file=stderr)
-    if args.output == "json":
-        json.dump(report.to_json(), stdout, indent=2)
+    stderr.flush()
+    if args.output in ("json", "sarif"):
+        document = report.to_json() if args.output == "json" else sarif_log(report)
+        json.dump(document, stdout, indent=2)
         stdout.write("\n")
         stdout.flush()
     elif report.results:
         stdout.write(format_table(report.results))
         stdout.flush()  # the table before the summary, also when both go to one CI log
         print(report.summary(), file=stderr)
-    else:
+    elif not report.errors:
         print("hostns scan: no pod-bearing workloads found", file=stderr)
+    if report.errors:
+        count = len(report.errors)
+        print(f"hostns scan: error: {count} bad input{'s' if count > 1 else ''} (above): "
+              "the scan is incomplete", file=stderr)
     return report.exit_code
 
 
@@ -133,11 +175,13 @@ class _UsageError(Exception):
 def main(
     argv: Sequence[str] | None = None,
     *,
-    stdin: IO[str] | None = None,
+    stdin: IO[bytes] | IO[str] | None = None,
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
-    stdin = sys.stdin if stdin is None else stdin
+    # Bytes, read in bounded chunks and decoded strictly: the text layer would accept (with
+    # surrogateescape under a C locale) what is not UTF-8, and read without a bound.
+    stdin = sys.stdin.buffer if stdin is None else stdin
     stdout = sys.stdout if stdout is None else stdout
     stderr = sys.stderr if stderr is None else stderr
     parser = build_parser()

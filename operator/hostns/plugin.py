@@ -105,11 +105,15 @@ def _cluster_exceptions(kubectl: Kubectl) -> list[CompiledException]:
     return [compile_exception(item) for item in mapping(listed).get("items") or []]
 
 
-def _file_exceptions(paths: Sequence[str], stdin: IO[str]) -> list[CompiledException]:
+def _file_exceptions(
+    paths: Sequence[str], stdin: IO[bytes] | IO[str]
+) -> list[CompiledException]:
     return [compile_exception(m.body) for m in read_manifests(paths, stdin) if is_exception(m)]
 
 
-def _explain(args: argparse.Namespace, kubectl: Kubectl, out: IO[str], stdin: IO[str]) -> int:
+def _explain(
+    args: argparse.Namespace, kubectl: Kubectl, out: IO[str], stdin: IO[bytes] | IO[str]
+) -> int:
     now = parse_time(args.now) if args.now else datetime.now(UTC)
     subjects: list[Subject] = []
     if args.paths:
@@ -207,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, out: IO[str] | None = None,
-         stdin: IO[str] | None = None) -> int:
+         stdin: IO[bytes] | IO[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = out or sys.stdout
     flags = tuple(f for name in ("context", "kubeconfig")
@@ -215,7 +219,7 @@ def main(argv: Sequence[str] | None = None, out: IO[str] | None = None,
     kubectl = Kubectl(flags)
     try:
         if args.command == "explain":
-            return _explain(args, kubectl, out, stdin or sys.stdin)
+            return _explain(args, kubectl, out, stdin or sys.stdin.buffer)
         return _findings(args, kubectl, out)
     except (PluginError, ManifestError, ValueError) as exc:
         print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)

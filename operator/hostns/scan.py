@@ -97,6 +97,9 @@ class WorkloadResult:
 class ScanReport:
     results: tuple[WorkloadResult, ...]  # sorted: most severe verdict first
     notes: tuple[str, ...]  # worth telling the user, not errors (an expired exception)
+    #: Bad input (one line each, naming file and document). The documents that
+    #: could be judged are still in `results`; the scan as a whole is not a pass.
+    errors: tuple[str, ...] = ()
 
     @property
     def violations(self) -> int:
@@ -104,6 +107,8 @@ class ScanReport:
 
     @property
     def exit_code(self) -> int:
+        if self.errors:
+            return 2
         return 1 if self.violations else 0
 
     def to_json(self) -> list[dict[str, Any]]:
@@ -134,40 +139,75 @@ def is_exception(manifest: Manifest) -> bool:
     return False  # the same kind name in someone else's API group
 
 
-def compile_exceptions(
-    manifests: Iterable[Manifest], now: datetime
-) -> tuple[list[CompiledException], list[str]]:
-    """Compile the exception documents; an Invalid one is bad input (ManifestError).
+def worth_keeping(manifest: Manifest) -> bool:
+    """Does the scan need this manifest (a workload or an exception)? Others are dropped on read."""
+    return manifest.kind == EXCEPTION_KIND or _pod_bearing_kind(manifest) is not None
+
+
+def is_exception_kind(manifest: Manifest) -> bool:
+    """Worth keeping from an `--exceptions` path: other kinds there are neither scanned nor used."""
+    return manifest.kind == EXCEPTION_KIND
+
+
+@dataclass(slots=True)
+class Policy:
+    """The exceptions to apply, and what compiling them had to say."""
+
+    exceptions: list[CompiledException]
+    notes: list[str]
+    errors: list[str]
+
+
+def compile_exceptions(manifests: Iterable[Manifest], now: datetime) -> Policy:
+    """Compile the exception documents; an Invalid one is bad input, and not applied.
 
     The operator ignores an Invalid exception and marks it in its status; a
     pipeline should fail instead, before the exception reaches the cluster.
+    Two different exceptions with one name are both bad input, and neither is
+    applied: which one the cluster would hold depends on the order of apply.
     """
     compiled: dict[str, tuple[Manifest, CompiledException]] = {}
-    notes: list[str] = []
+    conflicting: set[str] = set()
+    policy = Policy([], [], [])
     for manifest in manifests:
-        if not is_exception(manifest):
-            continue
-        exception = compile_exception(manifest.body)
-        if not exception.name:
-            raise ManifestError(manifest.origin, f"{EXCEPTION_KIND} has no metadata.name")
-        if exception.error is not None:
-            raise ManifestError(
-                manifest.origin, f"{EXCEPTION_KIND} {exception.name} is invalid: {exception.error}"
-            )
-        first = compiled.get(exception.name)
-        if first is not None:
-            if dict(first[0].body.get("spec") or {}) != dict(manifest.body.get("spec") or {}):
+        try:
+            if not is_exception(manifest):
+                continue
+            try:
+                exception = compile_exception(manifest.body)
+            except (ValueError, TypeError, OverflowError) as exc:  # fail closed: not applied
+                raise ManifestError(
+                    manifest.origin, f"{EXCEPTION_KIND} cannot be compiled: {exc}"
+                ) from None
+            if not exception.name:
+                raise ManifestError(manifest.origin, f"{EXCEPTION_KIND} has no metadata.name")
+            if exception.error is not None:
                 raise ManifestError(
                     manifest.origin,
-                    f"{EXCEPTION_KIND} {exception.name} is also defined, differently, "
-                    f"in {first[0].origin}",
+                    f"{EXCEPTION_KIND} {exception.name} is invalid: {exception.error}",
                 )
-            continue  # the same exception read twice
+            first = compiled.get(exception.name)
+            if first is not None:
+                if dict(first[0].body.get("spec") or {}) != dict(manifest.body.get("spec") or {}):
+                    conflicting.add(exception.name)
+                    raise ManifestError(
+                        manifest.origin,
+                        f"{EXCEPTION_KIND} {exception.name} is also defined, differently, "
+                        f"in {first[0].origin}; neither is applied",
+                    )
+                continue  # the same exception read twice
+        except ManifestError as exc:
+            policy.errors.append(str(exc))
+            continue
         compiled[exception.name] = (manifest, exception)
+    for name, (_, exception) in compiled.items():
+        if name in conflicting:
+            continue
+        policy.exceptions.append(exception)
         if exception.state(now) == EXPIRED and exception.expires_at is not None:
             expired = exception.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
-            notes.append(f"exception {exception.name} expired at {expired}; not applied")
-    return [exception for _, exception in compiled.values()], notes
+            policy.notes.append(f"exception {exception.name} expired at {expired}; not applied")
+    return policy
 
 
 def _template(manifest: Manifest, kind: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
@@ -262,22 +302,62 @@ def scan(
     manifests: Sequence[Manifest],
     exception_manifests: Sequence[Manifest] = (),
     now: datetime | None = None,
+    *,
+    trust_manifest_exceptions: bool = False,
 ) -> ScanReport:
-    """Evaluate every pod-bearing manifest against the exceptions found in both inputs.
+    """Evaluate every pod-bearing manifest against the exceptions of `exception_manifests`.
+
+    Exceptions come from the policy input only. A `HostNamespaceException`
+    among the scanned `manifests` is checked (an invalid one is bad input: it
+    is on its way to the cluster) and reported in a note, never applied —
+    otherwise whoever edits the manifests could ship an exception for their
+    own pod and pass, which the operator (cluster-scoped exceptions, an
+    administrator's act) does not allow either. `trust_manifest_exceptions`
+    applies them anyway, for a repository where the policy lives with the
+    manifests under the same review.
 
     Kinds that carry no pod (Service, ConfigMap...) are ignored. Documents in
-    `exception_manifests` that are not exceptions are ignored as well.
+    `exception_manifests` that are not exceptions are ignored as well. Bad
+    documents are reported in `errors`; every other one is still judged.
     """
     now = datetime.now(UTC) if now is None else now
-    compiled, notes = compile_exceptions((*manifests, *exception_manifests), now)
-    exception_set = ExceptionSet(compiled, now)
-    results = [
-        result
-        for manifest in manifests
-        if (result := evaluate_manifest(manifest, exception_set)) is not None
-    ]
+    errors: list[str] = []
+    scanned: list[Manifest] = []
+    found: list[Manifest] = []  # exceptions among the scanned manifests
+    for manifest in manifests:
+        try:
+            (found if is_exception(manifest) else scanned).append(manifest)
+        except ManifestError as exc:
+            errors.append(str(exc))
+    if trust_manifest_exceptions:
+        policy = compile_exceptions((*found, *exception_manifests), now)
+    else:
+        policy = compile_exceptions(exception_manifests, now)
+        # Never applied, still checked: an invalid one is bad input on its way to the cluster.
+        invalid = compile_exceptions(found, now).errors
+        policy.errors.extend(invalid)
+        for manifest in found:
+            if any(error.startswith(f"{manifest.origin}: ") for error in invalid):
+                continue
+            name = field(manifest.body, "metadata").get("name")
+            policy.notes.append(
+                f"{manifest.origin}: {EXCEPTION_KIND} {name} is among the scanned manifests: "
+                "not applied (exceptions come from --exceptions only; "
+                "--trust-manifest-exceptions applies these)"
+            )
+    errors = [*policy.errors, *errors]
+    exception_set = ExceptionSet(policy.exceptions, now)
+    results: list[WorkloadResult] = []
+    for manifest in scanned:
+        try:
+            result = evaluate_manifest(manifest, exception_set)
+        except ManifestError as exc:
+            errors.append(str(exc))
+            continue
+        if result is not None:
+            results.append(result)
     results.sort(key=WorkloadResult.sort_key)
-    return ScanReport(tuple(results), tuple(notes))
+    return ScanReport(tuple(results), tuple(policy.notes), tuple(errors))
 
 
 TABLE_HEADER: Final = (

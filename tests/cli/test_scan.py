@@ -88,7 +88,7 @@ def test_a_workload_without_a_pod_template_is_bad_input(hostns: Hostns) -> None:
     patch = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec: {replicas: 3}\n"
     run = hostns("scan", "-f", "-", stdin=patch)
     assert run.code == 2
-    assert run.err == "hostns scan: error: <stdin>: document 1: Deployment has no pod spec at `spec.template.spec`\n"
+    assert run.errors() == ["<stdin>: document 1: Deployment has no pod spec at `spec.template.spec`"]
 
 
 def test_a_manifest_without_namespace_is_in_the_default_namespace(hostns: Hostns) -> None:
@@ -146,11 +146,11 @@ def test_unquoted_yaml_timestamps_stay_rfc3339_strings() -> None:
 def test_bad_yaml_exits_2_naming_file_and_document_without_traceback(hostns: Hostns) -> None:
     run = hostns("scan", "-f", "bad-yaml.yaml")
     assert run.code == 2
-    assert run.out == ""
-    assert run.err == (
-        f"hostns scan: error: {FIXTURES / 'bad-yaml.yaml'}: document 3: "
-        "mapping values are not allowed in this context (line 15, column 14)\n"
-    )
+    assert run.out == ""  # documents 1 and 2 are ConfigMaps: no workload to show
+    assert run.errors() == [
+        f"{FIXTURES / 'bad-yaml.yaml'}: document 3: "
+        "mapping values are not allowed in this context (line 15, column 14)",
+    ]
     assert "Traceback" not in run.err
 
 
@@ -159,19 +159,17 @@ def test_bad_json_names_file_line_and_column(hostns: Hostns, tmp_path: Path) -> 
     broken.write_text('{"kind": "Pod",\n')
     run = hostns("scan", "-f", str(broken))
     assert run.code == 2
-    assert run.err == (
-        f"hostns scan: error: {broken}: document 1: "
-        "Expecting property name enclosed in double quotes (line 2, column 1)\n"
-    )
+    assert run.errors() == [
+        f"{broken}: document 1: Expecting property name enclosed in double quotes (line 2, column 1)",
+    ]
 
 
 def test_a_document_without_kind_is_bad_input(hostns: Hostns) -> None:
     run = hostns("scan", "-f", "no-kind.yaml")
     assert run.code == 2
-    assert run.err == (
-        f"hostns scan: error: {FIXTURES / 'no-kind.yaml'}: document 2: "
-        "document has no `kind`; is it a Kubernetes manifest?\n"
-    )
+    assert run.errors() == [
+        f"{FIXTURES / 'no-kind.yaml'}: document 2: document has no `kind`; is it a Kubernetes manifest?",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -190,15 +188,15 @@ def test_documents_that_are_not_kubernetes_objects_are_bad_input(
 ) -> None:
     run = hostns("scan", "-f", "-", stdin=text)
     assert run.code == 2
-    assert run.err.startswith(f"hostns scan: error: <stdin>: {problem}")
-    assert run.err.count("\n") == 1
+    [error] = run.errors()
+    assert error.startswith(f"<stdin>: {problem}")
 
 
 def test_empty_stdin_is_bad_input_so_a_failed_render_does_not_pass(hostns: Hostns) -> None:
     # `kustomize build broken | hostns scan -f -` without pipefail: stdin is empty.
     for text in ("", "\n# only a comment\n---\n"):
         run = hostns("scan", "-f", "-", stdin=text)
-        assert (run.code, run.err) == (2, "hostns scan: error: <stdin>: no Kubernetes objects in the input (is it empty?)\n")
+        assert (run.code, run.errors()) == (2, ["<stdin>: no Kubernetes objects in the input (is it empty?)"])
 
 
 def test_an_empty_list_is_input_without_workloads(hostns: Hostns) -> None:
@@ -209,7 +207,7 @@ def test_an_empty_list_is_input_without_workloads(hostns: Hostns) -> None:
 def test_a_directory_without_manifest_files_is_bad_input(hostns: Hostns, tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("no manifests here")
     run = hostns("scan", "-f", str(tmp_path))
-    assert (run.code, run.err) == (2, f"hostns scan: error: {tmp_path}: no manifest files (*.yaml, *.yml, *.json) in directory\n")
+    assert (run.code, run.errors()) == (2, [f"{tmp_path}: no manifest files (*.yaml, *.yml, *.json) in directory"])
 
 
 def test_an_empty_file_inside_a_directory_is_skipped(hostns: Hostns, tmp_path: Path) -> None:
@@ -220,7 +218,7 @@ def test_an_empty_file_inside_a_directory_is_skipped(hostns: Hostns, tmp_path: P
 
 def test_a_missing_file_is_bad_input(hostns: Hostns) -> None:
     run = hostns("scan", "-f", "no/such/file.yaml")
-    assert (run.code, run.err) == (2, "hostns scan: error: no/such/file.yaml: no such file or directory\n")
+    assert (run.code, run.errors()) == (2, ["no/such/file.yaml: no such file or directory"])
 
 
 def test_scan_without_input_is_a_usage_error(hostns: Hostns) -> None:
@@ -245,11 +243,11 @@ def test_an_unknown_option_is_a_usage_error(hostns: Hostns) -> None:
 def test_an_invalid_exception_is_bad_input_naming_exception_and_file(hostns: Hostns) -> None:
     run = hostns("scan", "-f", "kinds/pod.yaml", "--exceptions", "invalid-exception.yaml")
     assert run.code == 2
-    assert run.err == (
-        f"hostns scan: error: {FIXTURES / 'invalid-exception.yaml'}: document 1: "
+    assert run.errors() == [
+        f"{FIXTURES / 'invalid-exception.yaml'}: document 1: "
         "HostNamespaceException elastic-agent-anywhere is invalid: invalid image pattern "
-        "'*elastic-agent*': '*' is not allowed in the registry host or first path component\n"
-    )
+        "'*elastic-agent*': '*' is not allowed in the registry host or first path component",
+    ]
 
 
 def test_an_invalid_exception_among_the_manifests_is_bad_input_too(hostns: Hostns) -> None:
@@ -269,10 +267,37 @@ def test_exceptions_given_with_the_exceptions_flag_apply(hostns: Hostns) -> None
     assert run.code == 1  # the other workloads still violate
 
 
-def test_exceptions_found_among_the_manifests_apply(hostns: Hostns) -> None:
-    results = hostns("scan", "-f", "sidecar.yaml", "-o", "json").by_name()
-    assert results["debug-alone"]["verdict"] == "Excepted"
-    assert [e["name"] for e in results["debug-alone"]["exceptions"]] == ["node-debug"]
+def test_an_exception_among_the_scanned_manifests_is_noted_and_not_applied(hostns: Hostns) -> None:
+    # Whoever edits the manifests must not be able to exempt their own pod.
+    run = hostns("scan", "-f", "self-exemption.yaml", "-o", "json")
+    assert run.code == 1
+    [result] = run.json()
+    assert (result["name"], result["verdict"], result["exceptions"]) == ("miner", "Violation", [])
+    assert run.err == (
+        f"hostns scan: note: {FIXTURES / 'self-exemption.yaml'}: document 1: HostNamespaceException "
+        "my-own-pass is among the scanned manifests: not applied (exceptions come from "
+        "--exceptions only; --trust-manifest-exceptions applies these)\n"
+    )
+
+
+def test_the_same_exception_given_with_exceptions_applies(hostns: Hostns) -> None:
+    run = hostns("scan", "-f", "self-exemption.yaml", "--exceptions", "self-exemption.yaml", "-o", "json")
+    assert (run.code, run.json()[0]["verdict"]) == (0, "Excepted")
+
+
+def test_trust_manifest_exceptions_applies_exceptions_among_the_manifests(hostns: Hostns) -> None:
+    run = hostns("scan", "-f", "self-exemption.yaml", "--trust-manifest-exceptions", "-o", "json")
+    assert run.code == 0
+    [result] = run.json()
+    assert (result["verdict"], result["exceptions"]) == ("Excepted", [{"name": "my-own-pass", "reason": "trust me"}])
+    assert "note:" not in run.err
+
+
+def test_an_exception_among_the_manifests_is_not_applied_to_a_workload_in_another_file(hostns: Hostns) -> None:
+    run = hostns("scan", "-f", "sidecar-exceptions.yaml", "-f", "sidecar.yaml", "-o", "json")
+    assert run.code == 1
+    assert run.by_name()["debug-alone"]["verdict"] == "Violation"
+    assert "HostNamespaceException node-debug is among the scanned manifests: not applied" in run.err
 
 
 def test_an_exception_out_of_its_namespace_scope_does_not_apply(hostns: Hostns) -> None:
@@ -282,7 +307,7 @@ def test_an_exception_out_of_its_namespace_scope_does_not_apply(hostns: Hostns) 
 
 
 def test_a_trusted_debug_container_does_not_vouch_for_an_untrusted_sidecar(hostns: Hostns) -> None:
-    run = hostns("scan", "-f", "sidecar.yaml", "-o", "json")
+    run = hostns("scan", "-f", "sidecar.yaml", "--exceptions", "sidecar-exceptions.yaml", "-o", "json")
     assert run.code == 1
     result = run.by_name()["debug-with-sidecar"]
     assert result["verdict"] == "Violation"
@@ -294,7 +319,7 @@ def test_a_trusted_debug_container_does_not_vouch_for_an_untrusted_sidecar(hostn
 
 
 def test_a_digest_pin_matches_the_image_written_with_that_digest_only(hostns: Hostns) -> None:
-    results = hostns("scan", "-f", "digest.yaml", "-o", "json").by_name()
+    results = hostns("scan", "-f", "digest.yaml", "--exceptions", "digest-exceptions.yaml", "-o", "json").by_name()
     assert results["agent-by-digest"]["verdict"] == "Excepted"
     assert results["agent-by-digest"]["exceptions"][0]["name"] == "pinned-agent"
     # Same image by tag: offline there is no kubelet to report its digest.
@@ -302,7 +327,7 @@ def test_a_digest_pin_matches_the_image_written_with_that_digest_only(hostns: Ho
 
 
 def test_an_expired_exception_is_not_applied_and_a_note_says_so(hostns: Hostns) -> None:
-    run = hostns("scan", "-f", "expired.yaml", "-o", "json")
+    run = hostns("scan", "-f", "expired.yaml", "--exceptions", "expired-exceptions.yaml", "-o", "json")
     results = run.by_name()
     assert results["after-expiry"]["verdict"] == "Violation"
     assert results["before-expiry"]["verdict"] == "Excepted"
@@ -311,8 +336,9 @@ def test_an_expired_exception_is_not_applied_and_a_note_says_so(hostns: Hostns) 
 
 def test_expiry_is_judged_at_the_injected_time() -> None:
     manifests = read_manifests([str(FIXTURES / "expired.yaml")])
-    before = scan(manifests, now=datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC))
-    after = scan(manifests, now=datetime(2024, 1, 1, tzinfo=UTC))
+    policy = read_manifests([str(FIXTURES / "expired-exceptions.yaml")])
+    before = scan(manifests, policy, now=datetime(2023, 12, 31, 23, 59, 59, tzinfo=UTC))
+    after = scan(manifests, policy, now=datetime(2024, 1, 1, tzinfo=UTC))
     verdict = {r.name: r.verdict.verdict for r in before.results}
     assert verdict["after-expiry"] == "Excepted"
     assert before.notes == ()
@@ -320,10 +346,11 @@ def test_expiry_is_judged_at_the_injected_time() -> None:
 
 
 def test_the_now_option_judges_expiry_at_that_time(hostns: Hostns) -> None:
-    run = hostns("scan", "-f", "expired.yaml", "--now", "2023-06-01T00:00:00Z", "-o", "json")
+    policy = ("--exceptions", "expired-exceptions.yaml")
+    run = hostns("scan", "-f", "expired.yaml", *policy, "--now", "2023-06-01T00:00:00Z", "-o", "json")
     assert run.code == 0
     assert run.err == ""
-    later = hostns("scan", "-f", "expired.yaml", "--now", "2099-01-01T00:00:00Z", "-o", "json")
+    later = hostns("scan", "-f", "expired.yaml", *policy, "--now", "2099-01-01T00:00:00Z", "-o", "json")
     assert {r["name"]: r["verdict"] for r in later.json()} == {"after-expiry": "Violation", "before-expiry": "Violation"}
     assert later.err.count("note: exception") == 2
 
@@ -335,16 +362,23 @@ def test_a_bad_now_is_a_usage_error(hostns: Hostns) -> None:
 
 
 def test_the_same_exception_read_twice_is_used_once(hostns: Hostns) -> None:
-    run = hostns("scan", "-f", "sidecar.yaml", "--exceptions", "-", "-o", "json",
-                 stdin=(FIXTURES / "sidecar.yaml").read_text())
+    run = hostns("scan", "-f", "sidecar.yaml", "--exceptions", "sidecar-exceptions.yaml", "--exceptions", "-",
+                 "-o", "json", stdin=(FIXTURES / "sidecar-exceptions.yaml").read_text())
+    assert run.code == 1
     assert run.by_name()["debug-alone"]["verdict"] == "Excepted"
 
 
-def test_two_different_exceptions_with_one_name_are_bad_input(hostns: Hostns) -> None:
-    other = (FIXTURES / "sidecar.yaml").read_text().replace("busybox:1.36\n---", "alpine\n---", 1)
-    run = hostns("scan", "-f", "sidecar.yaml", "--exceptions", "-", stdin=other)
+def test_two_different_exceptions_with_one_name_are_bad_input_and_neither_applies(hostns: Hostns) -> None:
+    other = (FIXTURES / "sidecar-exceptions.yaml").read_text().replace("busybox:1.36", "alpine")
+    run = hostns("scan", "-f", "sidecar.yaml", "--exceptions", "sidecar-exceptions.yaml", "--exceptions", "-",
+                 "-o", "json", stdin=other)
     assert run.code == 2
-    assert "HostNamespaceException node-debug is also defined, differently, in" in run.err
+    [error] = run.errors()
+    assert error == (
+        f"<stdin>: document 1: HostNamespaceException node-debug is also defined, differently, "
+        f"in {FIXTURES / 'sidecar-exceptions.yaml'}: document 1; neither is applied"
+    )
+    assert run.by_name()["debug-alone"]["verdict"] == "Violation"
 
 
 def test_non_exception_documents_in_exception_paths_are_not_scanned(hostns: Hostns) -> None:
@@ -393,7 +427,8 @@ def test_json_results_have_exactly_the_documented_keys(hostns: Hostns) -> None:
 
 
 def test_json_output_is_exactly_this_for_a_violation(hostns: Hostns) -> None:
-    run = hostns("scan", "-f", "-", "-o", "json", stdin=(FIXTURES / "sidecar.yaml").read_text())
+    run = hostns("scan", "-f", "-", "--exceptions", "sidecar-exceptions.yaml", "-o", "json",
+                 stdin=(FIXTURES / "sidecar.yaml").read_text())
     assert run.json()[0] == {
         "kind": "Pod",
         "namespace": "ops",
@@ -407,7 +442,7 @@ def test_json_output_is_exactly_this_for_a_violation(hostns: Hostns) -> None:
             {"image": "docker.io/library/busybox:1.36", "hostNamespaces": ["hostNetwork", "hostPID", "hostIPC"], "uncovered": []},
             {"image": "evil.example/miner:latest", "hostNamespaces": ["hostNetwork", "hostPID", "hostIPC"], "uncovered": ["hostNetwork", "hostPID", "hostIPC"]},
         ],
-        "source": {"file": "<stdin>", "document": 2},
+        "source": {"file": "<stdin>", "document": 1},
     }
 
 
@@ -433,7 +468,7 @@ def test_table_output_lists_the_same_results_in_aligned_columns(hostns: Hostns) 
 
 
 def test_json_output_is_valid_even_when_notes_are_printed(hostns: Hostns) -> None:
-    run = hostns("scan", "-f", "expired.yaml", "-o", "json")
+    run = hostns("scan", "-f", "expired.yaml", "--exceptions", "expired-exceptions.yaml", "-o", "json")
     assert isinstance(json.loads(run.out), list)
     assert "note:" in run.err
 

@@ -55,8 +55,7 @@ def local_bin_dir() -> Path:
         pytest.skip(f"e2e: {exc}")
 
 
-@pytest.fixture(scope="session")
-def control_plane() -> Iterator[ControlPlane | ExternalCluster]:
+def _cluster() -> Iterator[ControlPlane | ExternalCluster]:
     external = os.environ.get("HOSTNS_E2E_KUBECONFIG")
     if external:
         yield ExternalCluster(Path(external))
@@ -70,3 +69,20 @@ def control_plane() -> Iterator[ControlPlane | ExternalCluster]:
         yield plane
     finally:
         plane.stop()
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane | ExternalCluster]:
+    yield from _cluster()
+
+
+@pytest.fixture(scope="module")
+def own_control_plane() -> Iterator[ControlPlane | ExternalCluster]:
+    """A control plane for one module only, for tests that own cluster-wide objects.
+
+    The Helm tests install, upgrade and uninstall the CRDs and the ClusterRole that the
+    other modules run the operator under: on the shared control plane they would
+    collide with those (Helm refuses objects it did not create) or change them under a
+    running test. With HOSTNS_E2E_KUBECONFIG there is only that cluster.
+    """
+    yield from _cluster()

@@ -76,16 +76,33 @@ def test_kubectl_finds_the_plugin(cluster: Path) -> None:
     assert "kubectl-hostns" in listed.stdout
 
 
+def _blocks(text: str) -> dict[tuple[str, str], list[str]]:
+    """Answers per (container line, flag): the e2e cluster is shared, other tests'
+    exceptions are answered too, so tests look only at the ones they made."""
+    blocks: dict[tuple[str, str], list[str]] = {}
+    container = flag = ""
+    for line in text.splitlines()[1:]:
+        if line.startswith("  container "):
+            container = line.strip()
+        elif line.startswith("    ") and not line.startswith("      "):
+            flag = line.strip()
+            blocks[(container, flag)] = []
+        else:
+            blocks[(container, flag)].append(line.strip())
+    return blocks
+
+
 def test_explain_names_the_untrusted_sidecar_and_why_each_exception_does_not_cover_it(cluster: Path) -> None:
     run = hostns(cluster, "explain", "pod/sniffer", "-n", NAMESPACE)
     assert run.returncode == 1, run.stderr
-    lines = run.stdout.splitlines()
-    assert lines[0] == f"pod/sniffer in {NAMESPACE}: Violation (hostNetwork not covered)"
-    text = run.stdout
-    assert (f"  container c0: {AGENT}\n    hostNetwork: covered\n"
-            f"      + plugin-agent: trusts it by registry.example.com/acme/agent:*\n") in text
-    assert (f"  container c1: {SIDECAR}\n    hostNetwork: NOT covered\n") in text
-    assert f"      - plugin-kube-system-only: applies in kube-system, not in {NAMESPACE}" in text
+    assert run.stdout.splitlines()[0] == f"pod/sniffer in {NAMESPACE}: Violation (hostNetwork not covered)"
+    blocks = _blocks(run.stdout)
+    agent = blocks[(f"container c0: {AGENT}", "hostNetwork: covered")]
+    assert "+ plugin-agent: trusts it by registry.example.com/acme/agent:*" in agent
+    sidecar = blocks[(f"container c1: {SIDECAR}", "hostNetwork: NOT covered")]
+    assert "- plugin-agent: no pattern matches: registry.example.com/acme/agent:*" in sidecar
+    assert f"- plugin-kube-system-only: applies in kube-system, not in {NAMESPACE}" in sidecar
+    assert not [answer for answer in sidecar if answer.startswith("+")]
 
 
 def test_explain_a_workload_judges_its_pod_template(cluster: Path) -> None:
@@ -121,7 +138,7 @@ def test_findings_lists_violations_first_with_their_uncovered_images(cluster: Pa
         status = finding_status(finding_content({name: verdict}), None, "2026-12-01T12:00:00Z")
         kubectl(cluster, "patch", "hnf", workload.finding_name, "-n", NAMESPACE,
                 "--subresource=status", "--type=merge", "-p", json.dumps({"status": status}))
-    run = hostns(cluster, "findings")
+    run = hostns(cluster, "findings", "-n", NAMESPACE)
     assert run.returncode == 1, run.stderr
     header, first, second = run.stdout.splitlines()
     assert header.split() == ["NAMESPACE", "WORKLOAD", "VERDICT", "HOST-NAMESPACES", "PODS", "UNCOVERED"]

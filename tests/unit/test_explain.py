@@ -51,6 +51,12 @@ def test_each_exception_gives_the_first_reason_it_does_not_cover_the_container(
     assert _answers(spec, **kwargs) == [("agent", answer)]
 
 
+def test_a_tag_pattern_beside_a_digest_is_explained_as_such() -> None:
+    image = f"{AGENT}@{DIGEST}"
+    assert _answers({"images": [AGENT]}, image, digest=DIGEST) == [("agent", Answer.TAG_WITH_DIGEST)]
+
+
+
 def test_the_untrusted_sidecar_is_the_one_named_not_covered() -> None:
     body = pod(images=[AGENT, "docker.io/library/busybox:1.36"], flags=["hostNetwork"])
     facts = pod_facts(body)
