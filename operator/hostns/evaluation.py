@@ -12,6 +12,7 @@ never excepted (fail closed).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from functools import lru_cache
 from typing import Final, NamedTuple
 
@@ -20,9 +21,19 @@ from hostns.images import ImageError, parse_image
 from hostns.pods import Container, PodFacts
 from hostns.rules import ordered
 
-COMPLIANT: Final = "Compliant"
-EXCEPTED: Final = "Excepted"
-VIOLATION: Final = "Violation"
+
+class Verdict(StrEnum):
+    """A pod's verdict (Compliant, Excepted, Violation); a finding's adds Resolved."""
+
+    COMPLIANT = "Compliant"
+    EXCEPTED = "Excepted"
+    VIOLATION = "Violation"
+    RESOLVED = "Resolved"  # findings only: no live pod of the workload uses a host namespace
+
+
+COMPLIANT: Final = Verdict.COMPLIANT
+EXCEPTED: Final = Verdict.EXCEPTED
+VIOLATION: Final = Verdict.VIOLATION
 
 
 class ImageUse(NamedTuple):

@@ -10,16 +10,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Final
 
 from hostns.bodies import field
+from hostns.conditions import set_condition
 from hostns.images import ImageError, ImagePattern, parse_image, parse_pattern
 from hostns.labels import LabelSelector, SelectorError, parse_selector
 from hostns.rules import FLAGS
 
-ACTIVE: Final = "Active"
-EXPIRED: Final = "Expired"
-INVALID: Final = "Invalid"
+
+class ExceptionState(StrEnum):
+    """The `Active` condition of an exception: True when ACTIVE, else the reason."""
+
+    ACTIVE = "Active"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+
+
+ACTIVE: Final = ExceptionState.ACTIVE
+EXPIRED: Final = ExceptionState.EXPIRED
+INVALID: Final = ExceptionState.INVALID
 
 _CACHE_LIMIT = 65536
 
@@ -54,7 +65,7 @@ class CompiledException:
     generation: int
     error: str | None = None  # set: Invalid, and the message says why
 
-    def state(self, now: datetime) -> str:
+    def state(self, now: datetime) -> ExceptionState:
         if self.error is not None:
             return INVALID
         if self.expires_at is not None and now >= self.expires_at:
@@ -204,3 +215,55 @@ def next_expiry(exceptions: Iterable[CompiledException], now: datetime) -> datet
         if e.error is None and e.expires_at is not None and e.expires_at > now
     ]
     return min(future, default=None)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def exception_status(
+    exception: CompiledException,
+    covered_workloads: int,
+    now: datetime,
+    previous: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The status an exception should have: its `Active` condition and what it covers.
+
+    `previous` is the stored status: its condition's lastTransitionTime is kept
+    while the state is unchanged (one rule, in hostns.conditions).
+    """
+    state = exception.state(now)
+    if state == ACTIVE:
+        status, message = "True", "the exception applies"
+    elif state == EXPIRED:
+        status, message = "False", f"expired at {_iso(exception.expires_at or now)}"
+    else:
+        status, message = "False", exception.error or "invalid"
+    condition = {
+        "type": "Active",
+        "status": status,
+        "reason": str(state),
+        "message": message,
+        "observedGeneration": exception.generation,
+    }
+    stored = (previous or {}).get("conditions")
+    return {
+        "observedGeneration": exception.generation,
+        "coveredWorkloads": covered_workloads,
+        "conditions": set_condition(stored if isinstance(stored, list) else None, condition,
+                                    _iso(now)),
+    }
+
+
+def same_exception_status(desired: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
+    """Does the stored status already say this (timestamps aside)? Then no write."""
+    for key in ("observedGeneration", "coveredWorkloads"):
+        if desired.get(key) != stored.get(key):
+            return False
+    stored_conditions = stored.get("conditions") or []
+    if not stored_conditions or not isinstance(stored_conditions, list):
+        return False
+    want, have = desired["conditions"][0], stored_conditions[0]
+    return isinstance(have, Mapping) and all(
+        have.get(k) == want[k] for k in ("type", "status", "reason", "message")
+    )

@@ -11,23 +11,32 @@ import copy
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from hostns.evaluation import VIOLATION, PodVerdict
+from hostns.api import (
+    API_VERSION,
+    GROUP,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    VERDICT_LABEL,
+    VERSION,
+    WORKLOAD_KIND_LABEL,
+)
+from hostns.api import FINDING_KIND as KIND
+from hostns.api import FINDINGS_PLURAL as PLURAL
+from hostns.conditions import set_condition
+from hostns.evaluation import VIOLATION, PodVerdict, Verdict
 from hostns.rules import RULES, highest_severity, ordered
 from hostns.workloads import Workload
 
-GROUP: Final = "hostns.io"
-VERSION: Final = "v1alpha1"
-API_VERSION: Final = f"{GROUP}/{VERSION}"
-KIND: Final = "HostNamespaceFinding"
-PLURAL: Final = "hostnamespacefindings"
+# Kept importable under their old names (other modules and branches use them).
+__all__ = [
+    "API_VERSION", "EXCEPTED", "GROUP", "KIND", "MANAGED_BY", "MANAGED_BY_LABEL", "PLURAL",
+    "RESOLVED", "VERDICT_LABEL", "VERSION", "WORKLOAD_KIND_LABEL",
+    "Content", "finding_body", "finding_content", "finding_labels", "finding_status",
+    "same_content", "violation_message",
+]
 
-EXCEPTED: Final = "Excepted"
-RESOLVED: Final = "Resolved"
-
-MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
-MANAGED_BY: Final = "hostns-operator"
-VERDICT_LABEL: Final = "hostns.io/verdict"
-WORKLOAD_KIND_LABEL: Final = "hostns.io/workload-kind"
+EXCEPTED: Final = Verdict.EXCEPTED
+RESOLVED: Final = Verdict.RESOLVED
 
 MAX_POD_NAMES: Final = 20
 #: The fields of a finding's status that describe the workload (no timestamps).
@@ -138,7 +147,7 @@ def finding_status(content: Content, previous: Mapping[str, Any] | None, now: st
         **content,
         "firstSeen": previous.get("firstSeen") or now,
         "lastTransitionTime": since,
-        "conditions": [_condition(content, since)],
+        "conditions": set_condition(previous.get("conditions"), _condition(content, since), now),
     }
     if content["verdict"] == RESOLVED:
         status["resolvedAt"] = since if changed else previous.get("resolvedAt") or since

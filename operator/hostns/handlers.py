@@ -1,9 +1,11 @@
-"""kopf handlers: a thin shell that hands watch events to the Controller.
+"""kopf handlers: a thin shell around the Controller.
 
-Only `on.event` handlers are used on pods and exceptions. kopf's change
-handlers (create/update/resume) write annotations to the objects they handle,
-and its daemons and timers add finalizers: none of them may touch a pod, so
-none of them is used. Event handlers return None, so kopf stores nothing.
+kopf runs the start-up and clean-up, logs in, and watches exceptions (a few
+objects) with an `on.event` handler. Pods are not kopf's: the Controller streams
+them itself (hostns.podwatch; the README says why). kopf's change handlers
+(create/update/resume) write annotations to the objects they handle, and its
+daemons and timers add finalizers: none of them is used. Event handlers return
+None, so kopf stores nothing.
 """
 
 from __future__ import annotations
@@ -13,12 +15,8 @@ from typing import Any
 import kopf
 from kopf._core.reactor.inventory import ResourceMemories, ResourceMemory
 
+from hostns.api import EXCEPTIONS_PLURAL, GROUP, VERSION
 from hostns.controller import Controller
-from hostns.findings import GROUP, VERSION
-from hostns.kube import EXCEPTIONS_PLURAL
-
-WORKER_LIMIT = 500
-WATCH_PAGE = 100  # pods per page of kopf's initial listing
 
 
 class EventOnlyMemories(ResourceMemories):
@@ -51,16 +49,9 @@ def configure_settings(settings: kopf.OperatorSettings) -> None:
     settings.posting.enabled = False
     # No CRD/namespace scanning: it would need list/watch on CRDs and namespaces.
     settings.scanning.disabled = True
-    # Memory. kopf hands every listed or watched pod to a per-object worker, and a
-    # worker keeps its last body while it idles, waiting for that object's next event.
-    # kopf does not slow its listing down for busy workers (queued bodies just wait),
-    # so what bounds memory is how fast workers finish and go: a short idle time and
-    # small list pages (the watcher then yields to the workers every 100 pods).
-    # Measured with bench/operator_rss.py: 20,000 pods, resident memory 318 MiB with
-    # 500-pod pages and 0.5 s idling, 126 MiB with these settings (bench/README.md).
-    settings.queueing.worker_limit = WORKER_LIMIT
+    # kopf watches exceptions only (pods are streamed by hostns.podwatch): a worker
+    # per exception is cheap, and idle workers leave soon.
     settings.queueing.idle_timeout = 0.1
-    settings.watching.chunk_size = WATCH_PAGE
     # Server-side watch timeouts make a silently dead watch reconnect.
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
@@ -81,10 +72,6 @@ def build_registry(controller: Controller) -> kopf.OperatorRegistry:
     @kopf.on.cleanup(registry=registry)
     async def stop(**_: Any) -> None:
         await controller.stop()
-
-    @kopf.on.event("", "v1", "pods", id="pods", registry=registry)
-    async def pod_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
-        await controller.on_pod_event(event.get("type"), body)
 
     @kopf.on.event(GROUP, VERSION, EXCEPTIONS_PLURAL, id="exceptions", registry=registry)
     async def exception_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:

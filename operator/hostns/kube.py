@@ -1,9 +1,10 @@
-"""The operator's own Kubernetes API calls (kopf does the watching).
+"""The operator's own Kubernetes API calls, pods' LIST and WATCH included.
 
-A thin async wrapper over kubernetes_asyncio: it never blocks kopf's event
-loop, reads JSON as plain dicts (no model objects: a pod list page is parsed
-once and dropped), and reports failures as `ApiError` with the HTTP status.
-It has no call that writes to a pod, by construction.
+A thin async wrapper over kubernetes_asyncio: it never blocks the event loop,
+reads JSON as plain dicts (no model objects), hands pod pages and watch lines
+over as raw bytes (hostns.wire decodes only what is needed), and reports failures
+as typed errors (`NotFound`, `Conflict`, `Gone`, else `ApiError`) with the HTTP
+status. It has no call that writes to a pod, by construction.
 """
 
 from __future__ import annotations
@@ -14,28 +15,69 @@ import os
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
+import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from hostns.findings import GROUP, MANAGED_BY, MANAGED_BY_LABEL, PLURAL, VERSION
+from hostns.api import (
+    EXCEPTIONS_PLURAL,
+    FINDINGS_PLURAL,
+    GROUP,
+    MANAGED_BY,
+    MANAGED_BY_LABEL,
+    VERSION,
+)
+from hostns.wire import PodPage, decode_page
 
-EXCEPTIONS_PLURAL: Final = "hostnamespaceexceptions"
+PLURAL: Final = FINDINGS_PLURAL
 MERGE_PATCH: Final = "application/merge-patch+json"
-LIST_PAGE: Final = 100  # ~8 MB of Python objects per page of real pods (bench/README.md)
+# Pods per LIST page. Pages are kept as raw bytes and only host-namespace pods are
+# decoded into Python objects, so a page of 500 ~10 KB pods costs ~5 MB while read.
+LIST_PAGE: Final = 500
+WATCH_SECONDS: Final = 300  # the server ends a watch after this; we resume from its rv
+
+__all__ = ["EXCEPTIONS_PLURAL", "LIST_PAGE", "ApiError", "Conflict", "Gone", "Kube", "NotFound"]
 
 
 class ApiError(Exception):
+    """A failed API request; `status` 0 when no HTTP answer came (a dropped write)."""
+
     def __init__(self, status: int, message: str) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
 
+    @property
+    def transient(self) -> bool:
+        """Worth retrying as is: throttled (429) or a server-side failure (5xx)."""
+        return self.status == 429 or self.status >= 500
+
+
+class NotFound(ApiError):
+    """404: the object does not exist (any more)."""
+
+
+class Conflict(ApiError):
+    """409: it already exists, or it changed since it was read."""
+
+
+class Gone(ApiError):
+    """410: the resourceVersion or continue token is too old; list again."""
+
+
+_TYPED: dict[int, type[ApiError]] = {404: NotFound, 409: Conflict, 410: Gone}
+
+
+def api_error(status: int | None, message: str) -> ApiError:
+    code = int(status or 0)
+    return _TYPED.get(code, ApiError)(code, message)
+
 
 def _api_error(status: int | None, reason: str | None, body: bytes | str | None) -> ApiError:
-    """An ApiError carrying the API server's own message (from its Status body)."""
+    """The typed error carrying the API server's own message (from its Status body)."""
     message = reason or ""
     with contextlib.suppress(TypeError, ValueError, AttributeError):
         message = json.loads(body or b"").get("message", message)
-    return ApiError(int(status or 0), str(message))
+    return api_error(status, str(message))
 
 
 class Kube:
@@ -74,15 +116,22 @@ class Kube:
         """Refuse every further write (findings, statuses, Events): another replica leads."""
         self.fenced = True
 
-    async def _json(self, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        """The response as plain JSON (no model objects). Without preloading, the
-        client does not check the status itself: an error (403, 410, 429, 500) must
-        never be read as an empty answer, so it is raised here as ApiError."""
+    async def _raw(self, method: Any, *args: Any, **kwargs: Any) -> bytes:
+        """The response body as bytes. Without preloading, the client does not check
+        the status itself: an error (403, 410, 429, 500) must never be read as an
+        empty answer, so it is raised here as a typed ApiError."""
         response = await self._call(method, *args, _preload_content=False, **kwargs)
-        raw = await response.read()
+        try:
+            raw: bytes = await response.read()
+        finally:
+            response.release()
         if not 200 <= response.status <= 299:
             raise _api_error(response.status, response.reason, raw)
-        body: dict[str, Any] = json.loads(raw)
+        return raw
+
+    async def _json(self, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The response as plain JSON (no model objects); errors raised as in `_raw`."""
+        body: dict[str, Any] = json.loads(await self._raw(method, *args, **kwargs))
         return body
 
     async def _write(self, method: Any, *args: Any, **kwargs: Any) -> Any:
@@ -153,31 +202,77 @@ class Kube:
 
     # --- pods (read-only) -------------------------------------------------------
 
-    async def list_pod_pages(self, namespace: str | None) -> AsyncIterator[list[dict[str, Any]]]:
-        """Pages of pods as plain dicts, LIST_PAGE at a time (bounded memory)."""
+    async def list_pod_page(
+        self, namespace: str | None, token: str | None = None, limit: int = LIST_PAGE
+    ) -> PodPage:
+        """One page of pods, its items as raw JSON. An error page raises (never "no pods")."""
+        kwargs: dict[str, Any] = {"limit": limit}
+        if token:
+            kwargs["_continue"] = token
+        if namespace is None:
+            raw = await self._raw(self._core.list_pod_for_all_namespaces, **kwargs)
+        else:
+            raw = await self._raw(self._core.list_namespaced_pod, namespace, **kwargs)
+        return decode_page(raw)
+
+    async def list_pod_pages(self, namespace: str | None) -> AsyncIterator[PodPage]:
+        """Every page of one consistent LIST (one snapshot: the last page's resourceVersion)."""
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"limit": LIST_PAGE}
-            if token:
-                kwargs["_continue"] = token
-            if namespace is None:
-                page = await self._json(self._core.list_pod_for_all_namespaces, **kwargs)
-            else:
-                page = await self._json(self._core.list_namespaced_pod, namespace, **kwargs)
-            yield list(page.get("items") or [])
-            token = (page.get("metadata") or {}).get("continue")
+            page = await self.list_pod_page(namespace, token)
+            yield page
+            token = page.continue_token
             if not token:
                 return
+
+    async def watch_pods(
+        self, namespace: str | None, resource_version: str, timeout: int = WATCH_SECONDS
+    ) -> AsyncIterator[bytes]:
+        """The raw lines of a pod WATCH from `resource_version`, bookmarks asked for.
+
+        Lines are split here rather than by aiohttp's readline, which refuses lines
+        over 128 KB (a pod with large annotations is bigger).
+        """
+        kwargs: dict[str, Any] = {
+            # "true", not True: the client would send "True" (Go reads both; strict
+            # emulators only the first).
+            "watch": "true", "resource_version": resource_version,
+            "allow_watch_bookmarks": "true", "timeout_seconds": timeout,
+            "_preload_content": False,
+            # No total timeout; a silent connection is dead after the server's own limit.
+            "_request_timeout": aiohttp.ClientTimeout(
+                total=None, connect=30, sock_read=timeout + 30
+            ),
+        }
+        if namespace is None:
+            response = await self._call(self._core.list_pod_for_all_namespaces, **kwargs)
+        else:
+            response = await self._call(self._core.list_namespaced_pod, namespace, **kwargs)
+        try:
+            if not 200 <= response.status <= 299:
+                raise _api_error(response.status, response.reason, await response.read())
+            parts: list[bytes] = []
+            async for chunk in response.content.iter_any():
+                if b"\n" not in chunk:
+                    parts.append(chunk)
+                    continue
+                *lines, rest = (b"".join(parts) + chunk if parts else chunk).split(b"\n")
+                parts = [rest] if rest else []
+                for line in lines:
+                    if line.strip():
+                        yield line
+            if parts and b"".join(parts).strip():
+                yield b"".join(parts)
+        finally:
+            response.close()
 
     # --- leases (leader election) ---------------------------------------------
 
     async def get_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return await self._json(self._coordination.read_namespaced_lease, name, namespace)
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        except NotFound:
+            return None
 
     async def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
         self.writes += 1

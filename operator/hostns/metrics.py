@@ -1,4 +1,4 @@
-"""Prometheus metrics and the /healthz liveness endpoint, on one small HTTP server."""
+"""Prometheus metrics, /healthz (liveness) and /readyz (readiness), on one small HTTP server."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ class Metrics:
         self.pods_evaluated = Counter(
             "hostns_pods_evaluated_total",
             "Pod events evaluated (compliant ones included).",
+            registry=self.registry,
+        )
+        self.pod_listings = Counter(
+            "hostns_pod_listings_total",
+            "Complete pod LISTs (the first, after a 410 Gone, periodic re-lists).",
             registry=self.registry,
         )
         self.evaluation_seconds = Histogram(
@@ -80,9 +85,17 @@ class Metrics:
 
 
 async def start_server(
-    metrics: Metrics, port: int, healthy: Callable[[], bool], host: str = "0.0.0.0"
+    metrics: Metrics,
+    port: int,
+    healthy: Callable[[], bool],
+    host: str = "0.0.0.0",
+    ready: Callable[[], bool] | None = None,
 ) -> web.AppRunner:
-    """Serve /metrics and /healthz; returns the runner to clean up."""
+    """Serve /metrics, /healthz and /readyz; returns the runner to clean up.
+
+    /healthz: the process works (its loops run, or it stands by). /readyz: it has
+    a complete picture — the first pod listing is handled and the watches run.
+    """
 
     async def metrics_view(_: web.Request) -> web.Response:
         response = web.Response(body=metrics.render())
@@ -94,9 +107,15 @@ async def start_server(
             return web.Response(text="ok\n")
         return web.Response(status=503, text="unhealthy\n")
 
+    async def ready_view(_: web.Request) -> web.Response:
+        if (ready or healthy)():
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text="not ready\n")
+
     app = web.Application()
     app.router.add_get("/metrics", metrics_view)
     app.router.add_get("/healthz", health_view)
+    app.router.add_get("/readyz", ready_view)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)

@@ -29,7 +29,7 @@ SOURCE: Final = "hostns-operator"
 POLICY: Final = "host-namespaces"
 CATEGORY: Final = "Pod Security"
 
-_RESULT_OF = {VIOLATION: "fail", EXCEPTED: "skip"}
+_RESULT_OF: dict[str, str] = {VIOLATION: "fail", EXCEPTED: "skip"}
 
 
 def _timestamp(value: Any) -> dict[str, int] | None:

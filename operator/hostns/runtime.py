@@ -45,8 +45,8 @@ async def operate(
 ) -> None:
     """Run until stopped. `server` points both kopf and our client at a plain URL (tests).
 
-    With leader election, wait for the Lease first (watching nothing), and stop
-    with LostLeadership as soon as it is lost.
+    With leader election, stand by for the Lease first (watching pods, writing
+    nothing), and stop with LostLeadership as soon as it is lost.
     """
     kube = await Kube.connect(server)
     metrics = Metrics()
@@ -58,11 +58,21 @@ async def operate(
         # A standby is alive; a leader is alive while its loops run.
         return standing_by or controller.healthy()
 
-    runner = await start_server(metrics, config.port, healthy) if config.port else None
+    def ready() -> bool:
+        # Ready once the pod picture is complete, a standby's too (it keeps it warm).
+        return controller.ready()
+
+    runner = (
+        await start_server(metrics, config.port, healthy, ready=ready) if config.port else None
+    )
     try:
         if elector is not None:
+            # Warm standby: the pod watch and picture are kept (read-only), so that a
+            # take-over needs no full re-list.
+            await _until_stopped(controller.watch_standby(), stop_flag)
             await _until_stopped(elector.acquire(), stop_flag)
             if elector.is_leader is False:
+                await controller.stop()
                 return  # stopped while standing by
         standing_by = False
         metrics.leader.set(1)

@@ -142,17 +142,20 @@ class ClusterState:
             del self.tombstones[uid]
 
     def forget_unlisted(
-        self, listed: set[str], listed_since: float, now: datetime
+        self, listed: set[str], listed_since: float, now: datetime,
+        namespace: str | None = None,
     ) -> set[Workload]:
         """After a full re-list: drop pods the list no longer has (deleted unseen).
 
         Only pods last seen before the listing began are dropped; a pod that an
-        event reported during the listing is newer than the list.
+        event reported during the listing is newer than the list. With a
+        `namespace`, the listing was of that namespace only.
         """
         gone = [
             record
             for uid, record in self.pods.items()
             if uid not in listed and record.seen_at < listed_since
+            and (namespace is None or record.facts.namespace == namespace)
         ]
         touched: set[Workload] = set()
         for record in gone:
@@ -190,6 +193,10 @@ class ClusterState:
         if last is None:
             return None
         return finding_content({}, previous=last)
+
+    def forget_departure(self, workload: Workload) -> None:
+        """The finding of a departed workload is written (or deleted): nothing to keep."""
+        self.departed.pop(workload, None)
 
     def live_workloads(self) -> set[Workload]:
         return set(self.workloads)

@@ -117,9 +117,16 @@ class Operator:
         eventually(self.healthy, timeout=60)
 
     def healthy(self) -> bool:
+        return self._probe("/healthz")
+
+    def ready(self) -> bool:
+        """/readyz: 200 once the first complete pod listing is handled."""
+        return self._probe("/readyz")
+
+    def _probe(self, path: str) -> bool:
         assert self.process is not None and self.process.poll() is None, self.log.read_text()
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2) as r:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
                 return bool(r.status == 200)
         except OSError:
             return False

@@ -10,6 +10,7 @@ A short lease (5 s: renew every 0.67 s, give up after 3.3 s) keeps the suite qui
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,15 +43,17 @@ def identity(admin: Kubectl, control_plane: Any, tmp_path_factory: Any) -> Path:
 def replicas(identity: Path, tmp_path: Path, admin: Kubectl) -> Iterator[list[Operator]]:
     """Two replicas, started one after the other: the first leads, the second stands by."""
     admin.run("delete", "lease", "-n", LEASE[0], LEASE[1], "--ignore-not-found")
-    started = []
-    for index in range(2):
-        replica = Operator(identity, tmp_path / f"replica-{index}.log", *ELECTION_ARGS)
-        replica.start()
-        started.append(replica)
-        eventually(lambda: leader_of(started) is not None, timeout=20)
-    yield started
-    for replica in started:
-        replica.stop()
+    started: list[Operator] = []
+    try:
+        for index in range(2):
+            replica = Operator(identity, tmp_path / f"replica-{index}.log", *ELECTION_ARGS)
+            started.append(replica)  # before start: a failed start is stopped below too
+            replica.start()
+            eventually(lambda: leader_of(started) is not None, timeout=20)
+        yield started
+    finally:
+        for replica in started:
+            replica.stop()
 
 
 def lease(admin: Kubectl) -> dict[str, Any]:
@@ -78,7 +81,7 @@ def finding_verdict(admin: Kubectl, name: str) -> str | None:
     return ((item or {}).get("status") or {}).get("verdict")
 
 
-def test_one_replica_leads_and_the_standby_neither_watches_nor_writes(
+def test_one_replica_leads_and_the_standby_keeps_its_picture_warm_but_writes_nothing(
     admin: Kubectl, replicas: list[Operator]
 ) -> None:
     first, second = replicas
@@ -87,9 +90,12 @@ def test_one_replica_leads_and_the_standby_neither_watches_nor_writes(
     assert eventually(lambda: finding_verdict(admin, "pod-ha-one") == "Violation")
     assert first.metric("hostns_pods_evaluated_total") >= 1
     assert first.metric("hostns_api_writes_total") >= 1
-    assert second.metric("hostns_pods_evaluated_total") == 0
+    # The standby watches pods too (so that a take-over needs no re-list) ...
+    assert eventually(lambda: second.metric("hostns_pods_evaluated_total") >= 1)
+    # ... and writes nothing: no finding, no status, no Event.
     assert second.metric("hostns_api_writes_total") == 0
     assert second.healthy(), "a standby is alive for its probes"
+    assert second.ready(), "a standby with a warm picture is ready"
     spec = lease(admin)
     assert spec["holderIdentity"] and spec["leaseDurationSeconds"] == LEASE_SECONDS
 
@@ -111,6 +117,26 @@ def test_a_killed_leader_is_replaced_after_the_lease_duration(
     first.start()
     assert leader_of(replicas) is second
     assert first.metric("hostns_leader") == 0
+
+
+def test_pods_that_come_and_go_while_no_one_leads_get_their_findings_from_the_standby(
+    admin: Kubectl, replicas: list[Operator]
+) -> None:
+    first, second = replicas
+    first.kill()
+    killed_at = time.monotonic()
+    # Created and deleted in the gap: only the standby's own watch saw them.
+    admin.apply(host_pod("ha-gap"))
+    admin.run("delete", "pod", "ha-gap", "-n", NAMESPACE, "--wait=false", "--grace-period=0",
+              "--force")
+    assert eventually(lambda: finding_verdict(admin, "pod-ha-gap") == "Resolved", timeout=30)
+    written_after = time.monotonic() - killed_at
+    # A lease duration of silence, the standby's next retry (2/15 of it), then the write.
+    assert written_after <= LEASE_SECONDS * (1 + 2 / 15) + 2.5, written_after
+    assert leader_of(replicas) is second
+    assert eventually(lambda: admin.events("Pod", "ha-gap")), "its Violation Event is posted"
+    # No full re-list on take-over: the only complete listing is the standby's first.
+    assert second.metric("hostns_pod_listings_total") == 1
 
 
 def test_a_leader_stopping_cleanly_releases_the_lease_for_the_standby(

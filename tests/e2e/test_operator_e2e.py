@@ -65,7 +65,7 @@ def operator(operator_kubeconfig: Path, tmp_path_factory: Any) -> Iterator[Opera
     log = Path(tmp_path_factory.mktemp("operator-log")) / "operator.log"
     running = Operator(operator_kubeconfig, log)
     running.start()
-    time.sleep(2)  # let kopf establish its watches
+    eventually(running.ready, timeout=60)  # the pod watch is established
     yield running
     running.stop()
     assert running.process is None
@@ -262,6 +262,19 @@ def test_a_restart_loses_nothing_and_duplicates_nothing(
     assert after["pod-steady"]["status"]["firstSeen"] == before["pod-steady"]["status"]["firstSeen"]
     time.sleep(2)
     assert len(installed.events("Pod", "steady")) == events_before
+
+
+def test_a_pod_that_blinks_while_the_operator_starts_still_leaves_a_finding(
+    installed: Kubectl, operator: Operator
+) -> None:
+    operator.stop()
+    operator.start()  # returns once alive, possibly before it is ready
+    installed.apply(pod("early", hostIPC=True))
+    installed.run("delete", "pod", "early", "-n", NAMESPACE, "--wait=false", "--grace-period=0",
+                  "--force")
+    assert eventually(operator.ready, timeout=60)
+    item = wait_verdict(installed, "pod-early", "Resolved")
+    assert item["status"]["summary"] == "hostIPC"
 
 
 def test_the_operator_never_modified_a_pod(installed: Kubectl, operator: Operator) -> None:

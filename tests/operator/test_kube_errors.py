@@ -20,6 +20,7 @@ from hostns.config import Config
 from hostns.controller import Controller
 from hostns.kube import LIST_PAGE, ApiError, Kube
 from hostns.metrics import Metrics
+from hostns.wire import WireError, full
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 
@@ -68,7 +69,8 @@ async def serve(unused_tcp_port: int) -> AsyncIterator[Callable[[Handler], Any]]
 
 
 async def pages_of(kube: Kube) -> list[list[dict[str, Any]]]:
-    return [p async for p in kube.list_pod_pages(None)]
+    """The pages' items decoded (the client hands them over as raw JSON)."""
+    return [[full(raw) for raw in p.items] async for p in kube.list_pod_pages(None)]
 
 
 async def test_a_forbidden_pod_list_raises_with_the_servers_message(serve: Any) -> None:
@@ -103,6 +105,15 @@ async def test_pages_are_followed_to_the_end_when_the_server_answers(serve: Any)
     kube = await serve(handler)
     names = [[p["metadata"]["name"] for p in items] for items in await pages_of(kube)]
     assert names == [["a"], ["b"]]
+
+
+async def test_a_page_that_is_not_a_pod_list_raises_instead_of_reading_as_empty(serve: Any) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}})
+
+    kube = await serve(handler)
+    with pytest.raises(WireError, match="items"):
+        await pages_of(kube)
 
 
 @pytest.mark.parametrize("code", [403, 429, 500])

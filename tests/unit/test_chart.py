@@ -229,7 +229,7 @@ def test_the_comparison_reports_a_changed_field_by_path_with_both_values() -> No
     changed = json.loads(json.dumps(base))
     deployment = next(o for o in changed if o["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
-    container["readinessProbe"]["httpGet"]["path"] = "/readyz"
+    container["readinessProbe"]["httpGet"]["path"] = "/ready-elsewhere"
     container["env"].append({"name": "HOSTNS_COALESCE", "value": "1s"})
     changed.append({"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": "extra", "namespace": NAMESPACE}})
@@ -240,7 +240,7 @@ def test_the_comparison_reports_a_changed_field_by_path_with_both_values() -> No
         "  spec.template.spec.containers[name=operator].env[name=HOSTNS_COALESCE]:"
         ' only in kustomize ({"name": "HOSTNS_COALESCE", "value": "1s"})\n'
         "  spec.template.spec.containers[name=operator].readinessProbe.httpGet.path:"
-        " kustomize '/readyz' != chart '/healthz'",
+        " kustomize '/ready-elsewhere' != chart '/readyz'",
     ]
 
 

@@ -357,8 +357,10 @@ def test_base_deployment_runs_one_operator_that_is_replaced_not_rolled() -> None
     assert container["image"] == IMAGE
     assert "command" not in container, "the image's ENTRYPOINT (hostns run) is the command"
     assert container["ports"] == [{"name": "metrics", "containerPort": 8080, "protocol": "TCP"}]
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+    for probe in ("livenessProbe", "startupProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": "metrics"}, probe
+    # Ready only with a complete pod picture: no blind window after a (re)start.
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
     resources = container["resources"]
     assert resources["requests"]["cpu"] and resources["requests"]["memory"]
     assert resources["limits"]["memory"]

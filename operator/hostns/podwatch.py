@@ -1,0 +1,129 @@
+"""The pod stream: LIST, then WATCH from the list's resourceVersion, for ever.
+
+This replaces kopf's per-object pod handling (see the README, "How the operator
+watches pods"). Each pod is decoded once, and only as far as needed
+(hostns.wire); the intake gets every pod of the listing and every watch event,
+in the API server's order, synchronously — no task or queue per pod.
+
+Bookkeeping as client-go's reflector does it: the watch resumes from the last
+resourceVersion seen (bookmarks included) after the server ends it; a 410 Gone
+(the version is too old) lists again; other failures (429, 5xx, a dropped
+connection, an unreadable line) back off, bounded, and retry. A listing counts
+only when every page was read: a failed page raises, and the intake reconciles
+(forgets pods the list no longer has) only after a complete one — a failure is
+never read as "no pods".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+import aiohttp
+import msgspec
+
+from hostns.backoff import Backoff
+from hostns.kube import ApiError, Gone, Kube, api_error
+from hostns.metrics import Metrics
+from hostns.wire import PodHead, WireError, decode_line, full, pod_head
+
+logger = logging.getLogger("hostns")
+
+_RECOVERABLE = (ApiError, WireError, OSError, TimeoutError, aiohttp.ClientError)
+
+
+class PodSink(Protocol):
+    def on_pod(self, event_type: str | None, head: PodHead | None, raw: msgspec.Raw) -> bool:
+        """One listed (type None) or watched pod; True when the pod is now tracked."""
+
+    def on_listed(self, namespace: str | None, tracked: set[str], since: float) -> None:
+        """A complete listing: `tracked` are the uids it holds that are tracked."""
+
+
+class PodWatch:
+    """LIST+WATCH of pods in one namespace (None: the whole cluster)."""
+
+    def __init__(
+        self, kube: Kube, namespace: str | None, sink: PodSink, metrics: Metrics
+    ) -> None:
+        self._kube = kube
+        self.namespace = namespace
+        self._sink = sink
+        self._metrics = metrics
+        self.resource_version: str | None = None
+        self.listed = asyncio.Event()  # set once the first complete listing is handled
+        self._relist = False
+        self.lists = 0  # complete listings, for tests and the benchmark
+
+    def relist(self) -> None:
+        """List again (reconcile) when the current watch ends (within WATCH_SECONDS)."""
+        self._relist = True
+
+    async def list_all(self) -> str | None:
+        """One complete listing handed to the sink; returns its resourceVersion."""
+        since = time.monotonic()
+        tracked: set[str] = set()
+        version: str | None = None
+        async for page in self._kube.list_pod_pages(self.namespace):
+            for raw in page.items:
+                head = pod_head(raw)
+                if self._sink.on_pod(None, head, raw) and head is not None and head.uid:
+                    tracked.add(head.uid)
+            version = page.resource_version or version
+        self._sink.on_listed(self.namespace, tracked, since)
+        self.lists += 1
+        self._metrics.pod_listings.inc()
+        return version
+
+    async def run(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                if self.resource_version is None or self._relist:
+                    version = await self.list_all()
+                    self._relist = False
+                    self.resource_version = version
+                    self.listed.set()
+                if self.resource_version is None:
+                    raise api_error(0, "the pod list carried no resourceVersion")
+                await self._watch(self.resource_version, backoff)
+            except Gone as exc:
+                # Too old to resume: list again at once (a second 410 in a row backs off).
+                logger.info("pod watch of %s: %s; listing again", self._where, exc)
+                self.resource_version = None
+                if backoff.attempts:
+                    await asyncio.sleep(backoff.next_delay())
+                else:
+                    backoff.attempts += 1
+            except _RECOVERABLE as exc:
+                operation = "list_pods" if self.resource_version is None or self._relist \
+                    else "watch_pods"
+                self._metrics.api_errors.labels(operation).inc()
+                delay = backoff.next_delay()
+                logger.warning(
+                    "pod %s of %s failed, retrying in %.1fs: %s",
+                    operation.split("_")[0], self._where, delay, exc,
+                )
+                await asyncio.sleep(delay)
+
+    @property
+    def _where(self) -> str:
+        return f"namespace {self.namespace}" if self.namespace else "the cluster"
+
+    async def _watch(self, version: str, backoff: Backoff) -> None:
+        async for line in self._kube.watch_pods(self.namespace, version):
+            event = decode_line(line)
+            if event.type == "ERROR":
+                status = full(event.object)
+                status = status if isinstance(status, dict) else {}
+                raise api_error(status.get("code"), str(status.get("message") or "watch error"))
+            head = pod_head(event.object)
+            if head is not None and head.resource_version:
+                self.resource_version = head.resource_version
+            backoff.reset()
+            if event.type != "BOOKMARK":
+                self._sink.on_pod(event.type, head, event.object)
+            if self._relist:
+                return

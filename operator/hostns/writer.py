@@ -1,0 +1,141 @@
+"""The finding writer: dirty workloads in arrival order, written by several workers.
+
+A workload marked dirty waits `coalesce` seconds from its first mark, so that a
+burst (a DaemonSet rolling out) becomes one write per finding; marks that arrive
+meanwhile join it. Workloads are then taken first in, first out — the oldest
+change is written first, whatever its name — by `concurrency` workers, and a
+workload is never written by two workers at once (a mark during its write queues
+it again behind the others). A failed write is retried after a bounded
+exponential back-off per workload. The writer can be held (during the start-up
+listing, when the picture is still partial) and released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable
+
+from hostns.backoff import Backoff
+from hostns.tasks import cancel_and_wait
+from hostns.workloads import Workload
+
+logger = logging.getLogger("hostns")
+
+CONCURRENCY = 32
+
+
+class FindingWriter:
+    def __init__(
+        self,
+        flush: Callable[[Workload], Awaitable[None]],
+        *,
+        coalesce: float,
+        concurrency: int = CONCURRENCY,
+        on_error: Callable[[Workload, Exception], None] | None = None,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
+        self._flush = flush
+        self._coalesce = coalesce
+        self._concurrency = concurrency
+        self._on_error = on_error
+        self._on_idle = on_idle
+        self._queue: dict[Workload, float] = {}  # insertion order = arrival order; value: due
+        self._in_flight: set[Workload] = set()
+        self._again: set[Workload] = set()
+        self._backoffs: dict[Workload, Backoff] = {}
+        self._wake = asyncio.Event()
+        self._held = False
+        self._workers: list[asyncio.Task[None]] = []
+        self.last_beat = time.monotonic()
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue) + len(self._in_flight)
+
+    @property
+    def due(self) -> int:
+        """Findings that could be written now (past their coalescing window, or in flight)."""
+        if self._held:
+            return 0
+        now = time.monotonic()
+        waiting = 0
+        for due in self._queue.values():  # in arrival order, so dues only grow
+            if due > now:
+                break
+            waiting += 1
+        return waiting + len(self._in_flight)
+
+    def mark(self, workloads: Iterable[Workload]) -> None:
+        now = time.monotonic()
+        for workload in workloads:
+            if workload in self._in_flight:
+                self._again.add(workload)
+            elif workload not in self._queue:
+                if not self._queue:
+                    self._wake.set()
+                self._queue[workload] = now + self._coalesce
+
+    def hold(self) -> None:
+        self._held = True
+
+    def release(self) -> None:
+        self._held = False
+        self._wake.set()
+
+    def start(self) -> None:
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"hostns-writer-{i}")
+            for i in range(self._concurrency)
+        ]
+
+    def healthy(self) -> bool:
+        return bool(self._workers) and all(not w.done() for w in self._workers)
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._workers)
+        self._workers = []
+
+    async def drain(self) -> None:
+        """Write everything queued now, one after the other (at shutdown)."""
+        while self._queue and not self._held:
+            workload = next(iter(self._queue))
+            del self._queue[workload]
+            with contextlib.suppress(Exception):
+                await self._flush(workload)
+
+    async def _next(self) -> Workload:
+        while True:
+            timeout: float | None = None
+            if not self._held and self._queue:
+                workload, due = next(iter(self._queue.items()))
+                timeout = due - time.monotonic()
+                if timeout <= 0:
+                    del self._queue[workload]
+                    self._in_flight.add(workload)
+                    return workload
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _work(self) -> None:
+        while True:
+            workload = await self._next()
+            self.last_beat = time.monotonic()
+            try:
+                await self._flush(workload)
+                self._backoffs.pop(workload, None)
+            except Exception as exc:
+                if self._on_error is not None:
+                    self._on_error(workload, exc)
+                delay = self._backoffs.setdefault(workload, Backoff()).next_delay()
+                asyncio.get_running_loop().call_later(delay, self.mark, (workload,))
+            finally:
+                self._in_flight.discard(workload)
+                if workload in self._again:
+                    self._again.discard(workload)
+                    self.mark((workload,))
+            if not self._queue and not self._in_flight and self._on_idle is not None:
+                self._on_idle()

@@ -1,0 +1,133 @@
+"""A fake of hostns.kube.Kube for the live shell's rooms: findings, exceptions, pods, Events.
+
+It holds objects in dictionaries, records every call, and can be told to fail the
+next calls of one method with a given HTTP status (typed as the real client types it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from hostns.kube import api_error
+from hostns.wire import PodPage, decode_page
+
+
+class FakeKube:
+    def __init__(self) -> None:
+        self.findings: dict[tuple[str, str], dict[str, Any]] = {}
+        self.exceptions: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+        self.failures: dict[str, list[int]] = defaultdict(list)
+        self.fenced = False
+        self.writes = 0
+        # Pods: listing pages (lists of bodies) and watch streams (lists of lines).
+        self.pod_pages: list[list[dict[str, Any]]] = []
+        self.list_version = "100"
+        self.watches: list[list[Any]] = []  # an int: raise that status; an Event: wait for it
+        self.watch_versions: list[str] = []
+        self.watch_opened = asyncio.Event()
+        self.pod_writes = 0  # stays 0: there is no pod write method at all
+
+    def fail(self, method: str, *statuses: int) -> None:
+        self.failures[method].extend(statuses)
+
+    def _enter(self, method: str) -> None:
+        self.calls.append(method)
+        if self.failures[method]:
+            status = self.failures[method].pop(0)
+            raise api_error(status, f"{method} failed")
+
+    # --- findings ---
+    async def list_findings(self, namespace: str | None) -> list[dict[str, Any]]:
+        self._enter("list_findings")
+        return [copy.deepcopy(b) for (ns, _), b in self.findings.items()
+                if namespace is None or ns == namespace]
+
+    async def get_finding(self, namespace: str, name: str) -> dict[str, Any]:
+        self._enter("get_finding")
+        if (namespace, name) not in self.findings:
+            raise api_error(404, "not found")
+        return copy.deepcopy(self.findings[namespace, name])
+
+    async def create_finding(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter("create_finding")
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if key in self.findings:
+            raise api_error(409, "already exists")
+        stored = copy.deepcopy(body)
+        stored["metadata"]["uid"] = f"uid-{key[1]}"
+        stored.pop("status", None)  # the status subresource: ignored on create
+        self.findings[key] = stored
+        return copy.deepcopy(stored)
+
+    async def patch_finding(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        self._enter("patch_finding")
+        if (namespace, name) not in self.findings:
+            raise api_error(404, "not found")
+        labels = self.findings[namespace, name]["metadata"].setdefault("labels", {})
+        labels.update(patch["metadata"]["labels"])
+
+    async def patch_finding_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self._enter("patch_finding_status")
+        if (namespace, name) not in self.findings:
+            raise api_error(404, "not found")
+        merged = {**self.findings[namespace, name].get("status", {}), **status}
+        self.findings[namespace, name]["status"] = {k: v for k, v in merged.items() if v is not None}
+
+    async def delete_finding(self, namespace: str, name: str) -> None:
+        self._enter("delete_finding")
+        if self.findings.pop((namespace, name), None) is None:
+            raise api_error(404, "not found")
+
+    # --- exceptions ---
+    async def list_exceptions(self) -> list[dict[str, Any]]:
+        self._enter("list_exceptions")
+        return [copy.deepcopy(b) for b in self.exceptions.values()]
+
+    async def patch_exception_status(self, name: str, status: dict[str, Any]) -> None:
+        self._enter("patch_exception_status")
+        self.exceptions.setdefault(name, {"metadata": {"name": name}})["status"] = copy.deepcopy(status)
+
+    # --- events ---
+    async def create_event(self, namespace: str, body: dict[str, Any]) -> None:
+        self._enter("create_event")
+        self.events.append(body)
+
+    # --- pods ---
+    async def list_pod_pages(self, namespace: str | None) -> AsyncIterator[PodPage]:
+        for index, items in enumerate(self.pod_pages):
+            self._enter("list_pod_page")
+            last = index == len(self.pod_pages) - 1
+            raw = json.dumps({"kind": "PodList", "items": items, "metadata": {
+                "resourceVersion": self.list_version, "continue": "" if last else f"p{index + 1}"}})
+            yield decode_page(raw.encode())
+
+    async def watch_pods(self, namespace: str | None, resource_version: str) -> AsyncIterator[bytes]:
+        self._enter("watch_pods")
+        self.watch_versions.append(resource_version)
+        self.watch_opened.set()
+        if not self.watches:
+            await asyncio.Event().wait()  # a watch that stays open and quiet
+        for line in self.watches.pop(0):
+            if isinstance(line, asyncio.Event):
+                await line.wait()  # a gate the test opens
+                continue
+            if isinstance(line, int):
+                raise api_error(line, "watch failed")
+            yield json.dumps(line).encode()
+
+
+def pod_body(name: str, *, uid: str | None = None, namespace: str = "apps", rv: str = "1",
+             image: str = "nginx:1.25", **flags: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "uid": uid or f"uid-{name}",
+                     "resourceVersion": rv},
+        "spec": {**flags, "containers": [{"name": "c", "image": image}]},
+    }

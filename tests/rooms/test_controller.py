@@ -1,0 +1,52 @@
+"""The controller's wiring: start-up order, liveness and readiness, on a fake client."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hostns.config import Config
+from hostns.controller import Controller
+
+from .fakes import FakeKube, pod_body
+
+
+async def until(check: object, timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.01)):
+        if check():  # type: ignore[operator]
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not in time")
+
+
+async def test_alive_from_the_start_ready_once_listed_and_still_alive_after() -> None:
+    kube = FakeKube()
+    kube.pod_pages = [[pod_body("agent", hostNetwork=True)]]
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01))  # type: ignore[arg-type]
+    await controller.start()
+    try:
+        assert controller.healthy()
+        await until(controller.ready)
+        await asyncio.sleep(0.05)  # the one-shot start-up step is over by now
+        assert controller.healthy() and controller.ready()
+        await until(lambda: ("apps", "pod-agent") in kube.findings
+                    and kube.findings["apps", "pod-agent"].get("status"))
+    finally:
+        await controller.stop()
+    assert kube.calls[:2] == ["list_exceptions", "list_findings"], "exceptions before pods"
+
+
+async def test_a_warm_standby_is_ready_writes_nothing_and_writes_on_take_over() -> None:
+    kube = FakeKube()
+    kube.pod_pages = [[pod_body("agent", hostPID=True)]]
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01))  # type: ignore[arg-type]
+    await controller.watch_standby()
+    try:
+        await until(controller.ready)
+        await asyncio.sleep(0.1)
+        assert kube.findings == {} and kube.events == []
+        await controller.start()  # the Lease is ours
+        await until(lambda: kube.findings.get(("apps", "pod-agent"), {}).get("status"))
+        assert kube.calls.count("list_pod_page") == 1, "no second listing on take-over"
+        await until(lambda: kube.events)
+    finally:
+        await controller.stop()

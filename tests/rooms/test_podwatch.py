@@ -1,0 +1,146 @@
+"""The pod stream: LIST then WATCH from its version, bookmarks, 410 re-list, fail closed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+
+import hostns.podwatch
+from hostns.metrics import Metrics
+from hostns.podwatch import PodWatch
+from hostns.wire import PodHead
+
+from .fakes import FakeKube, pod_body
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.pods: list[tuple[str | None, str | None]] = []
+        self.listings: list[set[str]] = []
+
+    def on_pod(self, event_type: str | None, head: PodHead | None, raw: msgspec.Raw) -> bool:
+        self.pods.append((event_type, head.uid if head else None))
+        return True
+
+    def on_listed(self, namespace: str | None, tracked: set[str], since: float) -> None:
+        self.listings.append(tracked)
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Quick(hostns.podwatch.Backoff):
+        def next_delay(self) -> float:
+            self.attempts += 1
+            return 0.01
+
+    monkeypatch.setattr(hostns.podwatch, "Backoff", Quick)
+
+
+@contextlib.asynccontextmanager
+async def running(watch: PodWatch) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(watch.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def until(check: Any, timeout: float = 3.0) -> None:
+    for _ in range(int(timeout / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not in time")
+
+
+def event(kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"type": kind, "object": body}
+
+
+async def test_list_then_watch_from_the_lists_version_then_from_the_last_event() -> None:
+    kube, sink = FakeKube(), Sink()
+    kube.pod_pages = [[pod_body("a")], [pod_body("b")]]
+    kube.watches = [[event("ADDED", pod_body("c", rv="120")),
+                     event("BOOKMARK", {"metadata": {"resourceVersion": "130"}})]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: len(kube.watch_versions) == 2)
+    assert sink.pods == [(None, "uid-a"), (None, "uid-b"), ("ADDED", "uid-c")]  # no BOOKMARK
+    assert sink.listings == [{"uid-a", "uid-b"}]
+    assert kube.watch_versions == ["100", "130"]  # resumed after the bookmark, no re-list
+    assert watch.listed.is_set()
+
+
+async def test_a_410_gone_lists_again_and_watches_from_the_new_version() -> None:
+    kube, sink = FakeKube(), Sink()
+    kube.pod_pages = [[pod_body("a")]]
+    kube.watches = [[{"type": "ERROR", "object": {"kind": "Status", "code": 410,
+                                                  "message": "too old resource version"}}]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: len(sink.listings) == 2 and len(kube.watch_versions) == 2)
+    assert watch.lists == 2
+
+
+async def test_a_failed_page_is_never_a_complete_listing() -> None:
+    kube, sink = FakeKube(), Sink()
+    kube.pod_pages = [[pod_body("a")], [pod_body("b")]]
+    metrics = Metrics()
+    watch = PodWatch(kube, None, sink, metrics)  # type: ignore[arg-type]
+
+    original = kube.list_pod_pages
+    calls = [0]
+
+    async def failing_second_page(namespace: str | None) -> AsyncIterator[Any]:
+        calls[0] += 1
+        async for index, page in _enumerate(original(namespace)):
+            if calls[0] == 1 and index == 1:
+                raise hostns.podwatch.api_error(500, "etcd timeout")
+            yield page
+
+    kube.list_pod_pages = failing_second_page  # type: ignore[method-assign]
+    async with running(watch):
+        await until(lambda: watch.listed.is_set())
+    assert sink.listings == [{"uid-a", "uid-b"}], "only the complete second listing counts"
+    assert metrics.api_errors.labels("list_pods")._value.get() == 1
+
+
+async def _enumerate(pages: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
+    index = 0
+    async for page in pages:
+        yield index, page
+        index += 1
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+async def test_a_transient_watch_failure_resumes_from_the_last_version_without_a_list(
+    status: int,
+) -> None:
+    kube, sink = FakeKube(), Sink()
+    kube.pod_pages = [[pod_body("a")]]
+    kube.watches = [[event("ADDED", pod_body("b", rv="150")), status]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: len(kube.watch_versions) == 2)
+    assert kube.watch_versions == ["100", "150"] and watch.lists == 1
+
+
+async def test_a_requested_relist_lists_again_at_the_next_event() -> None:
+    kube, sink = FakeKube(), Sink()
+    kube.pod_pages = [[pod_body("a")]]
+    gate = asyncio.Event()
+    kube.watches = [[gate, event("ADDED", pod_body("b", rv="150"))]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: watch.listed.is_set() and kube.watch_versions)
+        watch.relist()  # the periodic re-list asks
+        gate.set()
+        await until(lambda: watch.lists == 2)
+    assert sink.listings == [{"uid-a"}, {"uid-a"}]

@@ -1,0 +1,147 @@
+"""The finding writer: arrival order, coalescing, one write at a time per workload, retries."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from hostns.kube import api_error
+from hostns.workloads import Workload
+from hostns.writer import FindingWriter
+
+
+def workload(name: str) -> Workload:
+    return Workload("apps", "v1", "Pod", name)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.flushed: list[str] = []
+        self.running: set[str] = set()
+        self.overlaps = 0
+        self.fail: dict[str, int] = {}
+        self.delay = 0.0
+
+    async def __call__(self, w: Workload) -> None:
+        if w.name in self.running:
+            self.overlaps += 1
+        self.running.add(w.name)
+        try:
+            await asyncio.sleep(self.delay)
+            if self.fail.get(w.name, 0):
+                self.fail[w.name] -= 1
+                raise api_error(503, "unavailable")
+            self.flushed.append(w.name)
+        finally:
+            self.running.discard(w.name)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def make(recorder: Recorder) -> AsyncIterator[Callable[..., FindingWriter]]:
+    writers: list[FindingWriter] = []
+
+    def build(**kwargs: float) -> FindingWriter:
+        writer = FindingWriter(recorder, **kwargs)  # type: ignore[arg-type]
+        writer.start()
+        writers.append(writer)
+        return writer
+
+    yield build
+    for writer in writers:
+        await writer.stop()
+
+
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    for _ in range(int(timeout / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not in time")
+
+
+async def test_workloads_are_written_in_arrival_order_not_name_order(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = make(coalesce=0.01, concurrency=1)
+    writer.mark([workload(n) for n in ("zeta", "alpha", "mid")])
+    await until(lambda: len(recorder.flushed) == 3)
+    assert recorder.flushed == ["zeta", "alpha", "mid"]
+
+
+async def test_a_burst_of_marks_within_the_window_is_one_write(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = make(coalesce=0.5)
+    for _ in range(50):
+        writer.mark([workload("daemonset")])
+        await asyncio.sleep(0)
+    await until(lambda: recorder.flushed == ["daemonset"])
+    await asyncio.sleep(0.3)
+    assert recorder.flushed == ["daemonset"]
+
+
+async def test_a_mark_during_a_write_writes_again_after_it_never_at_the_same_time(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    recorder.delay = 0.1
+    writer = make(coalesce=0.0, concurrency=8)
+    writer.mark([workload("a")])
+    await until(lambda: "a" in recorder.running)
+    writer.mark([workload("a")])
+    await until(lambda: recorder.flushed == ["a", "a"])
+    assert recorder.overlaps == 0
+
+
+async def test_a_failed_write_is_retried_after_a_back_off(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    errors: list[Exception] = []
+    writer = FindingWriter(recorder, coalesce=0.0, on_error=lambda w, e: errors.append(e))
+    writer.start()
+    try:
+        recorder.fail["flaky"] = 2
+        writer.mark([workload("flaky")])
+        await until(lambda: recorder.flushed == ["flaky"], timeout=10)
+        assert len(errors) == 2
+    finally:
+        await writer.stop()
+
+
+async def test_a_held_writer_writes_nothing_until_released(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = make(coalesce=0.0)
+    writer.hold()
+    writer.mark([workload("a"), workload("b")])
+    await asyncio.sleep(0.1)
+    assert recorder.flushed == [] and writer.backlog == 2
+    writer.release()
+    await until(lambda: sorted(recorder.flushed) == ["a", "b"])
+
+
+async def test_many_workers_write_many_findings_at_once(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    recorder.delay = 0.05
+    writer = make(coalesce=0.0, concurrency=32)
+    writer.mark([workload(f"w{i}") for i in range(64)])
+    started = asyncio.get_running_loop().time()
+    await until(lambda: len(recorder.flushed) == 64)
+    assert asyncio.get_running_loop().time() - started < 1.0  # 64 x 50 ms would be 3.2 s
+
+
+async def test_due_counts_what_could_be_written_now_and_nothing_while_held(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = FindingWriter(recorder, coalesce=60.0)  # type: ignore[arg-type]
+    writer.mark([workload("later")])
+    assert writer.due == 0 and writer.backlog == 1  # still in its coalescing window
+    writer.hold()
+    assert writer.due == 0
