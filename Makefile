@@ -44,6 +44,8 @@ helm: ## build helm from its pinned Go module (cached outside the tree); prints 
 chart-crds: ## copy crds/ into the Helm chart (a unit test fails when the copy is stale)
 	rm -f charts/hostns-operator/files/crds/*.yaml
 	cp $(filter-out crds/kustomization.yaml,$(wildcard crds/*.yaml)) charts/hostns-operator/files/crds/
+	mkdir -p charts/hostns-operator/files/prevention
+	cp deploy/components/prevention/policy.yaml charts/hostns-operator/files/prevention/
 
 cluster: $(STAMP) controlplane ## start a local control plane for kubectl and `hostns run` (Ctrl-C stops it)
 	$(PY) hack/controlplane/launcher.py

@@ -30,7 +30,8 @@ from hostns.core.findings import finding_content, finding_status
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP = "hostns.io"
-CRD_NAMES = (f"hostnamespaceexceptions.{GROUP}", f"hostnamespacefindings.{GROUP}")
+CRD_NAMES = (f"hostnamespaceexceptions.{GROUP}", f"hostnamespacefindings.{GROUP}",
+             f"hostnamespaceadmissionparams.{GROUP}")
 
 
 @pytest.fixture(scope="module")

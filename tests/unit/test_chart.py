@@ -196,6 +196,11 @@ EQUIVALENT = [
                  ["serviceMonitor.enabled=true"], id="servicemonitor-vs-component"),
     pytest.param("deploy/base", ("deploy/components/networkpolicy",),
                  ["networkPolicy.enabled=true"], id="networkpolicy-vs-component"),
+    pytest.param("deploy/base", ("deploy/components/prevention",),
+                 ["prevention.enabled=true"], id="prevention-vs-component"),
+    pytest.param("deploy/base", ("deploy/components/prevention-deny",),
+                 ["prevention.enabled=true", "prevention.deny=true"],
+                 id="prevention-deny-vs-component"),
     pytest.param("deploy/examples/full", (),
                  ["serviceMonitor.enabled=true", "networkPolicy.enabled=true"],
                  id="both-switches-vs-examples/full"),
@@ -282,7 +287,8 @@ def test_crds_are_templates_not_helms_crds_folder_which_helm_never_upgrades() ->
     assert not (CHART / "crds").exists()
     crds = [o for o in template() if o["kind"] == "CustomResourceDefinition"]
     assert sorted(o["metadata"]["name"] for o in crds) == [
-        "hostnamespaceexceptions.hostns.io", "hostnamespacefindings.hostns.io"]
+        "hostnamespaceadmissionparams.hostns.io", "hostnamespaceexceptions.hostns.io",
+        "hostnamespacefindings.hostns.io"]
     for crd in crds:
         assert crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
 
@@ -327,6 +333,7 @@ SETTINGS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "config.leaderElection.duration": ("30s", "HOSTNS_LEADER_ELECT_DURATION",
                                        {"leader_elect_seconds": 30.0}),
     "config.verbose": ("true", "--verbose", {"verbose": True}),
+    "prevention.enabled": ("true", "HOSTNS_PREVENTION", {"prevention": True}),
 }
 
 

@@ -146,3 +146,19 @@ def test_leader_election_outside_a_pod_without_a_namespace_is_refused(tmp_path: 
 def test_without_leader_election_no_namespace_is_needed(tmp_path: Path) -> None:
     config = settings([])
     assert with_lease_namespace(config, tmp_path / "absent") is config
+
+
+@pytest.mark.parametrize(("argv", "env", "expected"), [
+    ([], {}, False),
+    (["--prevention"], {}, True),
+    ([], {"HOSTNS_PREVENTION": "true"}, True),
+    (["--no-prevention"], {"HOSTNS_PREVENTION": "true"}, False),
+])
+def test_prevention_is_off_unless_asked_for(argv: list[str], env: dict[str, str],
+                                            expected: bool) -> None:
+    assert settings(argv, env).prevention is expected
+
+
+def test_a_bad_prevention_value_is_refused() -> None:
+    with pytest.raises(ConfigError, match="HOSTNS_PREVENTION"):
+        settings([], {"HOSTNS_PREVENTION": "maybe"})

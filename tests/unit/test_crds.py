@@ -544,8 +544,9 @@ def test_finding_printer_columns() -> None:
     ]
 
 
-def test_the_kustomization_lists_both_crds() -> None:
+def test_the_kustomization_lists_every_crd() -> None:
     kustomization = yaml.safe_load((CRDS / "kustomization.yaml").read_text())
     assert sorted(kustomization["resources"]) == [
-        "hostnamespaceexceptions.yaml", "hostnamespacefindings.yaml"
+        "hostnamespaceadmissionparams.yaml", "hostnamespaceexceptions.yaml",
+        "hostnamespacefindings.yaml",
     ]

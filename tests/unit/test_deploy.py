@@ -175,6 +175,7 @@ def test_base_installs_everything_with_one_apply() -> None:
     objs = render(DEPLOY / "base")
     kinds = sorted((o["kind"], o["metadata"]["name"]) for o in objs)
     assert kinds == sorted([
+        ("CustomResourceDefinition", "hostnamespaceadmissionparams.hostns.io"),
         ("CustomResourceDefinition", "hostnamespaceexceptions.hostns.io"),
         ("CustomResourceDefinition", "hostnamespacefindings.hostns.io"),
         ("Namespace", "hostns-system"),

@@ -57,6 +57,8 @@ class Config:
     leader_elect_lease: str = "hostns-operator"
     leader_elect_seconds: float = 15.0
     verbose: bool = False
+    # Keep the admission policy's parameter object (hostns.prevention_writer).
+    prevention: bool = False
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +112,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long a silent leader keeps the Lease; a standby takes over after it "
         "(env HOSTNS_LEADER_ELECT_DURATION; default 15s; at least 3s)",
     )
+    parser.add_argument(
+        "--prevention", action=argparse.BooleanOptionalAction, default=None,
+        help="keep the HostNamespaceAdmissionParams object hostns-prevention in step with the "
+        "Active exceptions, for deploy/components/prevention (env HOSTNS_PREVENTION; "
+        "default off)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
 
@@ -143,6 +151,8 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
         return _parse_bool(var, env[var]) if var in env else fallback
 
     events = pick_bool(args.events, "HOSTNS_EVENTS", default.events)
+    prevention = pick_bool(getattr(args, "prevention", None), "HOSTNS_PREVENTION",
+                           default.prevention)
     leader_elect = pick_bool(args.leader_elect, "HOSTNS_LEADER_ELECT", default.leader_elect)
     lease_duration = pick(args.leader_elect_duration, "HOSTNS_LEADER_ELECT_DURATION")
     leader_elect_seconds = parse_duration(lease_duration) if lease_duration \
@@ -164,6 +174,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
         or default.leader_elect_lease,
         leader_elect_seconds=leader_elect_seconds,
         verbose=bool(args.verbose),
+        prevention=prevention,
     )
 
 
