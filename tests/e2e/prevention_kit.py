@@ -2,7 +2,7 @@
 
 Shared by tests/e2e/test_prevention_e2e.py and bench/prevention_admission.py. The
 policy and its bindings are the shipped files (deploy/components/prevention), rendered
-with `kubectl kustomize`; the parameter object is what hostns.prevention compiles.
+with `kubectl kustomize`; the parameter object is what hostns.core.prevention compiles.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 from tests.e2e.kube import kubectl, run
 
-from hostns.exceptions import CompiledException, compile_exception
-from hostns.prevention import NAME, compile_params
+from hostns.core.exceptions import CompiledException, compile_exception
+from hostns.core.prevention import NAME, compile_params
 
 REPO = Path(__file__).resolve().parents[2]
 COMPONENT = REPO / "deploy" / "components" / "prevention"

@@ -3,7 +3,7 @@ fed by the compiler, agrees with the engine, and each promise of docs/prevention
 
 The agreement run compares, for 1,200 seeded-random pods and workloads, the API server's
 decision (server-side dry-run under Deny) with the engine's verdict on the same pod spec
-(hostns.evaluation.evaluate over hostns.pods.containers_of with an empty status: at
+(hostns.core.evaluation.evaluate over hostns.core.pods.containers_of with an empty status: at
 admission no kubelet has reported a digest, for the engine as for the policy).
 """
 
@@ -35,11 +35,11 @@ from tests.e2e.prevention_kit import (
     workload,
 )
 
-from hostns.evaluation import VIOLATION, PodVerdict, evaluate
-from hostns.exceptions import ExceptionSet, compile_exception
-from hostns.images import ImageError, parse_image
-from hostns.pods import containers_of, flags_of
-from hostns.rules import FLAGS
+from hostns.core.evaluation import VIOLATION, PodVerdict, evaluate
+from hostns.core.exceptions import ExceptionSet, compile_exception
+from hostns.core.images import ImageError, parse_image
+from hostns.core.pods import containers_of, flags_of
+from hostns.core.rules import FLAGS
 
 REPO = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "a1" * 32
@@ -397,7 +397,7 @@ def test_an_exception_expiring_is_allowed_before_and_refused_after(
     assert [e["name"] for e in written["status"]["exceptions"]] == ["short", "zz-probe-1"]
     assert decisions(deny, [pod("before", [TRUSTED], hostNetwork=True)])["before"] is None
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.1)
-    # What the operator does at the expiry (hostns.prevention_writer): recompile, write.
+    # What the operator does at the expiry (hostns.live.prevention_writer): recompile, write.
     written = params.write([body])
     assert written["status"]["omitted"] == [{"name": "short", "generation": 1,
                                              "reason": "Expired"}]
@@ -551,18 +551,18 @@ def test_without_its_parameter_object_deny_fails_closed_and_warn_judges_nothing(
 async def test_the_writer_keeps_admission_in_step_and_withdraws_an_exception_at_its_expiry(
     deny: Path,
 ) -> None:
-    """PreventionWriter with CustomObjectsClient (kubernetes_asyncio): creates the object,
+    """PreventionWriter with the operator's own client (KubeParamsClient): creates the object,
     rewrites it by itself at the expiry, and puts it back after a deletion."""
     import asyncio
 
-    from kubernetes_asyncio import client, config
+    from kubernetes_asyncio import config
 
-    from hostns.prevention_writer import CustomObjectsClient, PreventionWriter
+    from hostns.live.kube import Kube
+    from hostns.live.prevention_writer import KubeParamsClient, PreventionWriter
 
     run(deny, "delete", "hostnamespaceadmissionparams", "hostns-prevention", "--ignore-not-found")
     api_client = await config.new_client_from_config(config_file=str(deny))
-    writer = PreventionWriter(CustomObjectsClient(client.CustomObjectsApi(api_client)),
-                              resync_seconds=1.0)
+    writer = PreventionWriter(KubeParamsClient(Kube(api_client)), resync_seconds=1.0)
     expires = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=8)
     writer.update([
         compile_exception(exception("short", [TRUSTED],

@@ -33,6 +33,7 @@ class FakeKube:
         self.watch_versions: list[str] = []
         self.watch_opened = asyncio.Event()
         self.pod_writes = 0  # stays 0: there is no pod write method at all
+        self.params: dict[str, dict[str, Any]] = {}  # --prevention's parameter object
 
     def fail(self, method: str, *statuses: int) -> None:
         self.failures[method].extend(statuses)
@@ -95,6 +96,23 @@ class FakeKube:
         self.exceptions.setdefault(name, {"metadata": {"name": name}})["status"] = copy.deepcopy(status)
 
     # --- events ---
+    async def get_admission_params(self, name: str) -> dict[str, Any] | None:
+        self._enter("get_admission_params")
+        return self.params.get(name)
+
+    async def create_admission_params(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter("create_admission_params")
+        self.writes += 1
+        self.params[body["metadata"]["name"]] = {**body, "metadata": {**body["metadata"],
+                                                                      "resourceVersion": "1"}}
+        return self.params[body["metadata"]["name"]]
+
+    async def replace_admission_params(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter("replace_admission_params")
+        self.writes += 1
+        self.params[name] = body
+        return body
+
     async def create_event(self, namespace: str, body: dict[str, Any]) -> None:
         self._enter("create_event")
         self.events.append(body)

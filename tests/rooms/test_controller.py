@@ -50,3 +50,48 @@ async def test_a_warm_standby_is_ready_writes_nothing_and_writes_on_take_over() 
         await until(lambda: kube.events)
     finally:
         await controller.stop()
+
+
+def _exception(name: str, images: list[str], **spec: object) -> dict[str, object]:
+    return {"apiVersion": "hostns.io/v1alpha1", "kind": "HostNamespaceException",
+            "metadata": {"name": name, "generation": 1},
+            "spec": {"reason": f"{name} is trusted", "images": images, **spec}}
+
+
+async def test_with_prevention_the_parameter_object_follows_the_exceptions() -> None:
+    kube = FakeKube()
+    kube.exceptions["agent"] = _exception("agent", ["ghcr.io/acme/agent:*"])
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01, prevention=True))  # type: ignore[arg-type]
+    await controller.start()
+    try:
+        await until(lambda: "hostns-prevention" in kube.params)
+        held = kube.params["hostns-prevention"]["spec"]["exceptions"]
+        assert [e["name"] for e in held] == ["agent"]
+        await controller.on_exception_event("DELETED", {"metadata": {"name": "agent"}})
+        await until(lambda: kube.params["hostns-prevention"]["spec"]["exceptions"] == [])
+    finally:
+        await controller.stop()
+
+
+async def test_with_prevention_and_no_exception_an_empty_object_is_written() -> None:
+    # Under Deny a missing object refuses every pod write: write the empty set.
+    kube = FakeKube()
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01, prevention=True))  # type: ignore[arg-type]
+    await controller.start()
+    try:
+        await until(lambda: "hostns-prevention" in kube.params)
+        assert kube.params["hostns-prevention"]["spec"]["exceptions"] == []
+    finally:
+        await controller.stop()
+
+
+async def test_without_prevention_no_parameter_object_is_touched() -> None:
+    kube = FakeKube()
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01))  # type: ignore[arg-type]
+    await controller.start()
+    try:
+        await until(controller.ready)
+        await asyncio.sleep(0.05)
+    finally:
+        await controller.stop()
+    assert kube.params == {} and not [c for c in kube.calls if "admission_params" in c]

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from hostns.exceptions import compile_exception
-from hostns.images import ImageError, parse_image, parse_pattern
-from hostns.prevention import (
+from hostns.core.exceptions import compile_exception
+from hostns.core.images import ImageError, parse_image, parse_pattern
+from hostns.core.prevention import (
     KIND,
     MAX_EXCEPTIONS,
     MAX_KEYS,

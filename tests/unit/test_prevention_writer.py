@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from hostns.exceptions import CompiledException, compile_exception
-from hostns.prevention import NAME
-from hostns.prevention_writer import ParamsConflict, PreventionWriter
+from hostns.core.exceptions import CompiledException, compile_exception
+from hostns.core.prevention import NAME
+from hostns.live.prevention_writer import ParamsConflict, PreventionWriter
 
 
 class FakeParams:

@@ -12,6 +12,8 @@ FINDING_KIND: Final = "HostNamespaceFinding"
 FINDINGS_PLURAL: Final = "hostnamespacefindings"
 EXCEPTION_KIND: Final = "HostNamespaceException"
 EXCEPTIONS_PLURAL: Final = "hostnamespaceexceptions"
+PARAMS_KIND: Final = "HostNamespaceAdmissionParams"  # the admission policy's parameter object
+PARAMS_PLURAL: Final = "hostnamespaceadmissionparams"
 
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "hostns-operator"

@@ -57,7 +57,7 @@ class Config:
     leader_elect_lease: str = "hostns-operator"
     leader_elect_seconds: float = 15.0
     verbose: bool = False
-    # Keep the admission policy's parameter object (hostns.prevention_writer).
+    # Keep the admission policy's parameter object (hostns.live.prevention_writer).
     prevention: bool = False
 
 

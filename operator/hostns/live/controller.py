@@ -37,6 +37,7 @@ from hostns.live.kube import ApiError, Kube
 from hostns.live.metrics import Metrics
 from hostns.live.podwatch import PodWatch
 from hostns.live.posting import EventPoster
+from hostns.live.prevention_writer import KubeParamsClient, PreventionWriter
 from hostns.live.state import ClusterState
 from hostns.live.tasks import cancel_and_wait
 from hostns.live.writer import FindingWriter
@@ -77,6 +78,10 @@ class Controller:
         self.watches = [
             PodWatch(kube, namespace, self.intake, self.metrics) for namespace in self.namespaces
         ]
+        # --prevention: the admission policy's parameter object follows the exceptions.
+        self.prevention = (
+            PreventionWriter(KubeParamsClient(kube), clock=clock) if config.prevention else None
+        )
         self._policy_changed = asyncio.Event()
         self._statuses_due = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -118,6 +123,8 @@ class Controller:
             asyncio.create_task(self._status_loop(), name="hostns-statuses"),
             asyncio.create_task(self._gc_loop(), name="hostns-retention"),
         ]
+        if self.prevention is not None:
+            self._tasks.append(asyncio.create_task(self.prevention.run(), name="hostns-prevention"))
         if self.config.resync_seconds > 0:
             self._tasks.append(asyncio.create_task(self._resync_loop(), name="hostns-resync"))
 
@@ -163,6 +170,13 @@ class Controller:
         for name in set(self.state.exceptions) - names:  # deleted while standing by
             await self.on_exception_event("DELETED", {"metadata": {"name": name}})
         self._policy_changed.clear()
+        # Also with no exception at all: the writer writes nothing until it is told the
+        # whole set once, and an empty set is a set (every host-namespace pod refused).
+        self._update_prevention()
+
+    def _update_prevention(self) -> None:
+        if self.prevention is not None:
+            self.prevention.update(self.state.exceptions.values())
 
     async def _when_listed(self) -> None:
         await asyncio.gather(*(w.listed.wait() for w in self.watches))
@@ -227,6 +241,7 @@ class Controller:
         # Status writes come back as events too; only a spec change re-evaluates.
         if changed:
             self._policy_changed.set()
+            self._update_prevention()
         self._statuses_due.set()  # maybe the exception's status needs a refresh
 
     # --- findings -------------------------------------------------------------------

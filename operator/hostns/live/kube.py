@@ -25,6 +25,7 @@ from hostns.core.api import (
     GROUP,
     MANAGED_BY,
     MANAGED_BY_LABEL,
+    PARAMS_PLURAL,
     VERSION,
 )
 from hostns.live.wire import PodPage, decode_page
@@ -199,6 +200,29 @@ class Kube:
             self._custom.patch_cluster_custom_object_status, GROUP, VERSION, EXCEPTIONS_PLURAL,
             name, {"status": status}, _content_type=MERGE_PATCH,
         )
+
+    # --- the admission policy's parameter object (--prevention) -----------------
+
+    async def get_admission_params(self, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await self._call(
+                self._custom.get_cluster_custom_object, GROUP, VERSION, PARAMS_PLURAL, name
+            )
+        except NotFound:
+            return None
+        return result
+
+    async def create_admission_params(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._write(
+            self._custom.create_cluster_custom_object, GROUP, VERSION, PARAMS_PLURAL, body
+        )
+        return result
+
+    async def replace_admission_params(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._write(
+            self._custom.replace_cluster_custom_object, GROUP, VERSION, PARAMS_PLURAL, name, body
+        )
+        return result
 
     # --- pods (read-only) -------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 Pure: CompiledExceptions in, one `HostNamespaceAdmissionParams` body out. The
 shipped ValidatingAdmissionPolicy (deploy/components/prevention) reads it as
-`params` and applies the matching rule of hostns.evaluation in CEL, so each
+`params` and applies the matching rule of hostns.core.evaluation in CEL, so each
 pattern is handed over already taken apart: a lowercase registry host, the
 repository and the tag as exact strings, or with `*` as the literal prefix and
 suffix around it (plus an anchored RE2 regex when there are several), the
@@ -24,14 +24,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from hostns.exceptions import ACTIVE, CompiledException
-from hostns.findings import API_VERSION, MANAGED_BY, MANAGED_BY_LABEL
-from hostns.images import ImagePattern
-from hostns.labels import LabelSelector
-from hostns.rules import ordered
+from hostns.core.api import PARAMS_KIND, PARAMS_PLURAL
+from hostns.core.exceptions import ACTIVE, CompiledException
+from hostns.core.findings import API_VERSION, MANAGED_BY, MANAGED_BY_LABEL
+from hostns.core.images import ImagePattern
+from hostns.core.labels import LabelSelector
+from hostns.core.rules import ordered
 
-KIND: Final = "HostNamespaceAdmissionParams"
-PLURAL: Final = "hostnamespaceadmissionparams"
+KIND: Final = PARAMS_KIND
+PLURAL: Final = PARAMS_PLURAL
 #: The one object the policy binding names in its paramRef.
 NAME: Final = "hostns-prevention"
 

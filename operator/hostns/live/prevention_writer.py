@@ -11,7 +11,7 @@ puts it back without waiting for an exception to change.
 
 Self-contained: the caller hands it the exceptions (`update`) and runs `run()` as a
 task; the client is anything with `get`/`create`/`replace` (a fake in the tests,
-`CustomObjectsClient` against the API server).
+`KubeParamsClient` against the API server).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from hostns.exceptions import CompiledException, next_expiry
-from hostns.findings import GROUP, VERSION
-from hostns.prevention import NAME, PLURAL, compile_params
+from hostns.core.exceptions import CompiledException, next_expiry
+from hostns.core.prevention import NAME, compile_params
+from hostns.live.kube import Conflict, Kube
 
 log = logging.getLogger(__name__)
 
@@ -147,36 +147,24 @@ class PreventionWriter:
             reread = wake is None or self._clock() < wake  # a plain resync, not an expiry
 
 
-class CustomObjectsClient:
-    """ParamsClient over kubernetes_asyncio's CustomObjectsApi."""
+class KubeParamsClient:
+    """ParamsClient over the operator's API client: its writes are fenced when this
+    replica stops leading, counted, and its errors typed like every other write."""
 
-    def __init__(self, api: Any) -> None:
-        self._api = api  # kubernetes_asyncio.client.CustomObjectsApi
+    def __init__(self, kube: Kube) -> None:
+        self._kube = kube
 
     async def get(self, name: str) -> Mapping[str, Any] | None:
-        try:
-            result: Mapping[str, Any] = await self._api.get_cluster_custom_object(
-                GROUP, VERSION, PLURAL, name)
-        except Exception as exc:
-            if getattr(exc, "status", None) == 404:
-                return None
-            raise
-        return result
+        return await self._kube.get_admission_params(name)
 
     async def create(self, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        return await self._call(self._api.create_cluster_custom_object, GROUP, VERSION,
-                                PLURAL, body)
+        try:
+            return await self._kube.create_admission_params(dict(body))
+        except Conflict as exc:  # created meanwhile (a previous leader): read it again
+            raise ParamsConflict(str(exc)) from exc
 
     async def replace(self, name: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
-        return await self._call(self._api.replace_cluster_custom_object, GROUP, VERSION,
-                                PLURAL, name, body)
-
-    @staticmethod
-    async def _call(method: Any, *args: Any) -> Mapping[str, Any]:
         try:
-            result: Mapping[str, Any] = await method(*args)
-        except Exception as exc:
-            if getattr(exc, "status", None) == 409:
-                raise ParamsConflict(str(exc)) from exc
-            raise
-        return result
+            return await self._kube.replace_admission_params(name, dict(body))
+        except Conflict as exc:  # resourceVersion moved on: read it again
+            raise ParamsConflict(str(exc)) from exc
