@@ -17,7 +17,7 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -28,6 +28,7 @@ from hostns.core.exceptions import CompiledException, compile_exception, parse_t
 from hostns.core.explain import explain, format_explanation
 from hostns.core.findings import GROUP
 from hostns.core.pods import Container, pod_facts
+from hostns.offline.columns import aligned
 from hostns.offline.manifests import Manifest, ManifestError, Origin, read_manifests
 from hostns.offline.scan import POD_BEARING, is_exception, template_facts
 
@@ -160,15 +161,6 @@ def _finding_row(item: Any) -> tuple[str, ...]:
     )
 
 
-def _table(rows: Iterable[tuple[str, ...]], header: tuple[str, ...]) -> str:
-    table = [header, *rows]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
-    return "".join(
-        "   ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]])
-        + "\n" for row in table
-    )
-
-
 _VERDICT_ORDER = {"Violation": 0, "Excepted": 1, "Resolved": 2}
 
 
@@ -182,7 +174,7 @@ def _findings(args: argparse.Namespace, kubectl: Kubectl, out: IO[str]) -> int:
     if not rows:
         out.write("No HostNamespaceFindings.\n")
         return EXIT_OK
-    out.write(_table(rows, FINDINGS_HEADER))
+    out.write(aligned(FINDINGS_HEADER, rows))
     return EXIT_VIOLATION if any(r[2] == VIOLATION for r in rows) else EXIT_OK
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import IO, Any, Final
 
 from hostns.offline.audit import LISTED, AuditResult, ExceptionTimeline, Tally, Verdict, audit
 from hostns.offline.auditlog import STDIN, AuditLogReader, BadLine, InputError, ReadStats
+from hostns.offline.columns import aligned
 from hostns.offline.manifests import ManifestError, read_manifests
 from hostns.offline.scan import compile_exceptions
 
@@ -180,17 +181,6 @@ def _row(result: AuditResult) -> tuple[str, ...]:
     )
 
 
-def _rows(results: Iterable[AuditResult]) -> Iterator[tuple[str, ...]]:
-    yield TABLE_HEADER
-    for result in results:
-        yield _row(result)
-
-
 def format_table(results: Iterable[AuditResult]) -> str:
     """Aligned columns, like `kubectl get`; the last column is not padded."""
-    rows = list(_rows(results))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEADER) - 1)]
-    return "".join(
-        "   ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[-1]]) + "\n"
-        for row in rows
-    )
+    return aligned(TABLE_HEADER, (_row(result) for result in results))

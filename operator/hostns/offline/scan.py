@@ -19,6 +19,7 @@ from hostns.core.evaluation import COMPLIANT, EXCEPTED, VIOLATION, PodVerdict, e
 from hostns.core.exceptions import EXPIRED, CompiledException, ExceptionSet, compile_exception
 from hostns.core.findings import API_VERSION, GROUP
 from hostns.core.pods import Container, container_list_problem, containers_of, flags_of
+from hostns.offline.columns import aligned
 from hostns.offline.manifests import Manifest, ManifestError, Origin
 
 EXCEPTION_KIND: Final = "HostNamespaceException"
@@ -383,11 +384,4 @@ def _row(result: WorkloadResult) -> tuple[str, ...]:
 
 def format_table(results: Iterable[WorkloadResult]) -> str:
     """Aligned columns, like `kubectl get`; the last column is not padded."""
-    rows = [TABLE_HEADER, *(_row(result) for result in results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(TABLE_HEADER) - 1)]
-    lines = [
-        "   ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)),
-                    row[-1]])
-        for row in rows
-    ]
-    return "\n".join(lines) + "\n"
+    return aligned(TABLE_HEADER, (_row(result) for result in results))
