@@ -174,12 +174,8 @@ def compile_exceptions(manifests: Iterable[Manifest], now: datetime) -> Policy:
         try:
             if not is_exception(manifest):
                 continue
-            try:
-                exception = compile_exception(manifest.body)
-            except (ValueError, TypeError, OverflowError) as exc:  # fail closed: not applied
-                raise ManifestError(
-                    manifest.origin, f"{EXCEPTION_KIND} cannot be compiled: {exc}"
-                ) from None
+            # Never raises: any failure is an Invalid exception, reported just below.
+            exception = compile_exception(manifest.body)
             if not exception.name:
                 raise ManifestError(manifest.origin, f"{EXCEPTION_KIND} has no metadata.name")
             if exception.error is not None:
