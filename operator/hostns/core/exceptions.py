@@ -217,7 +217,8 @@ def next_expiry(exceptions: Iterable[CompiledException], now: datetime) -> datet
     return min(future, default=None)
 
 
-def _iso(moment: datetime) -> str:
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC to the second, as the API server writes them (`parse_time`'s inverse)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -236,7 +237,7 @@ def exception_status(
     if state == ACTIVE:
         status, message = "True", "the exception applies"
     elif state == EXPIRED:
-        status, message = "False", f"expired at {_iso(exception.expires_at or now)}"
+        status, message = "False", f"expired at {format_time(exception.expires_at or now)}"
     else:
         status, message = "False", exception.error or "invalid"
     condition = {
@@ -251,7 +252,7 @@ def exception_status(
         "observedGeneration": exception.generation,
         "coveredWorkloads": covered_workloads,
         "conditions": set_condition(stored if isinstance(stored, list) else None, condition,
-                                    _iso(now)),
+                                    format_time(now)),
     }
 
 

@@ -12,23 +12,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from hostns.core.api import VERDICT_LABEL
 from hostns.core.bodies import field
 from hostns.core.evaluation import Verdict
-from hostns.core.exceptions import parse_time
+from hostns.core.exceptions import format_time, parse_time
 from hostns.core.findings import Content, finding_body, finding_labels, finding_status, same_content
 from hostns.core.workloads import Workload
 from hostns.live.kube import Conflict, Kube, NotFound
 from hostns.live.metrics import Metrics
 
 logger = logging.getLogger("hostns")
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(slots=True)
@@ -145,7 +141,7 @@ class FindingStore:
     async def _write(
         self, workload: Workload, known: KnownFinding, content: Content
     ) -> Transition | None:
-        now = iso(self._clock())
+        now = format_time(self._clock())
         previous = known.verdict
         status = finding_status(content, known.status, now)
         name = workload.finding_name

@@ -23,11 +23,12 @@ import msgspec
 
 from hostns.core.bodies import field
 from hostns.core.evaluation import Verdict
+from hostns.core.exceptions import format_time
 from hostns.core.findings import violation_message
 from hostns.core.pods import PodFacts, flags_of, pod_facts
 from hostns.core.workloads import Workload
 from hostns.live.events import pod_violation_event
-from hostns.live.finding_store import FindingStore, iso
+from hostns.live.finding_store import FindingStore
 from hostns.live.metrics import Metrics
 from hostns.live.posting import EventPoster
 from hostns.live.state import ClusterState
@@ -175,6 +176,6 @@ class PodIntake:
                 return  # an exception arrived meanwhile
             message = violation_message(record.verdict)
         event = pod_violation_event(
-            facts.namespace, facts.name, facts.uid, f"Pod {message}", iso(self._clock())
+            facts.namespace, facts.name, facts.uid, f"Pod {message}", format_time(self._clock())
         )
         self._poster.post(facts.namespace, event, "pod")

@@ -16,7 +16,13 @@ from typing import Any, Final, NamedTuple
 
 from hostns.core.bodies import field, mapping
 from hostns.core.evaluation import COMPLIANT, EXCEPTED, VIOLATION, PodVerdict, evaluate
-from hostns.core.exceptions import EXPIRED, CompiledException, ExceptionSet, compile_exception
+from hostns.core.exceptions import (
+    EXPIRED,
+    CompiledException,
+    ExceptionSet,
+    compile_exception,
+    format_time,
+)
 from hostns.core.findings import API_VERSION, GROUP
 from hostns.core.pods import Container, container_list_problem, containers_of, flags_of
 from hostns.offline.columns import aligned
@@ -202,7 +208,7 @@ def compile_exceptions(manifests: Iterable[Manifest], now: datetime) -> Policy:
             continue
         policy.exceptions.append(exception)
         if exception.state(now) == EXPIRED and exception.expires_at is not None:
-            expired = exception.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            expired = format_time(exception.expires_at)
             policy.notes.append(f"exception {exception.name} expired at {expired}; not applied")
     return policy
 
