@@ -231,3 +231,14 @@ async def test_writes_refused_once_no_longer_leading_are_retried_not_fatal(runni
     h.set("apps", finding("apps", "sniffer", VIOLATION))
     await until(lambda: ("apps", "hostns-operator") in h.kube.reports)
     assert h.kube.calls.count("create_report") == 3
+
+
+async def test_watching_some_namespaces_it_lists_and_cleans_only_those(h: Harness) -> None:
+    ours = {"labels": {"app.kubernetes.io/managed-by": "hostns-operator"}}
+    for namespace in ("apps", "elsewhere"):
+        h.kube.reports[namespace, "hostns-operator"] = {
+            "metadata": {"name": "hostns-operator", "namespace": namespace,
+                         "resourceVersion": "1", **ours}}
+    scoped = ReportWriter(h.kube, Metrics(), lambda: {}, namespaces=["apps"])  # type: ignore[arg-type]
+    await scoped.sync()
+    assert list(h.kube.reports) == [("elsewhere", "hostns-operator")]  # not ours to judge
