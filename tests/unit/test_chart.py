@@ -201,6 +201,8 @@ EQUIVALENT = [
     pytest.param("deploy/base", ("deploy/components/prevention-deny",),
                  ["prevention.enabled=true", "prevention.deny=true"],
                  id="prevention-deny-vs-component"),
+    pytest.param("deploy/base", ("deploy/components/openreports",),
+                 ["reports.openreports.enabled=true"], id="openreports-vs-component"),
     pytest.param("deploy/examples/full", (),
                  ["serviceMonitor.enabled=true", "networkPolicy.enabled=true"],
                  id="both-switches-vs-examples/full"),
@@ -334,6 +336,7 @@ SETTINGS: dict[str, tuple[str, str, dict[str, Any]]] = {
                                        {"leader_elect_seconds": 30.0}),
     "config.verbose": ("true", "--verbose", {"verbose": True}),
     "prevention.enabled": ("true", "HOSTNS_PREVENTION", {"prevention": True}),
+    "reports.openreports.enabled": ("true", "HOSTNS_REPORTS", {"reports": "openreports"}),
 }
 
 
@@ -454,12 +457,19 @@ def test_the_values_schema_refuses_a_bad_value_and_names_it(pair: str, named: st
     assert named in result.stderr or path in result.stderr, result.stderr
 
 
-def test_enabling_openreports_is_refused_until_the_operator_supports_it() -> None:
-    result = helm("template", RELEASE, str(CHART), "--set", "reports.openreports.enabled=true",
-                  check=False)
-    assert result.returncode != 0
-    assert "reports.openreports.enabled: the operator" in result.stderr, result.stderr
-    assert not [o for o in template() if "report" in o["kind"].lower()]
+def test_openreports_off_renders_nothing_of_openreports_io() -> None:
+    assert not [o for o in template() if "openreports" in json.dumps(o)]
+
+
+def test_openreports_with_watched_namespaces_grants_reports_there_only() -> None:
+    objs = template("reports.openreports.enabled=true", "config.namespaces={team-a,team-b}")
+    reporting = [o for o in objs if "openreports" in o["metadata"]["name"]]
+    assert sorted((o["kind"], o["metadata"]["namespace"]) for o in reporting) == [
+        ("Role", "team-a"), ("Role", "team-b"), ("RoleBinding", "team-a"),
+        ("RoleBinding", "team-b")]
+    component = next(o for o in kustomize("deploy/components/openreports")
+                     if o["kind"] == "ClusterRole" and "openreports" in o["metadata"]["name"])
+    assert all(o["rules"] == component["rules"] for o in reporting if o["kind"] == "Role")
 
 
 # --- lint and metadata ---------------------------------------------------------------------
@@ -467,7 +477,7 @@ def test_enabling_openreports_is_refused_until_the_operator_supports_it() -> Non
 
 @pytest.mark.parametrize("sets", [
     [], ["ha.enabled=true", "serviceMonitor.enabled=true", "networkPolicy.enabled=true",
-         "config.namespaces={team-a}"],
+         "config.namespaces={team-a}", "reports.openreports.enabled=true"],
 ], ids=["default", "every-switch-on"])
 def test_helm_lint_strict_passes(sets: list[str]) -> None:
     args = ["lint", "--strict", str(CHART)]
@@ -494,7 +504,8 @@ def test_checkov_passes_on_every_rendering_of_the_chart(tmp_path: Path) -> None:
     for name, sets in {
         "default": [], "ha": ["ha.enabled=true"], "namespaced": ["config.namespaces={team-a}"],
         "everything": ["namespace.create=true", "ha.enabled=true", "serviceMonitor.enabled=true",
-                       "networkPolicy.enabled=true", "image.digest=sha256:" + "ab" * 32],
+                       "networkPolicy.enabled=true", "reports.openreports.enabled=true",
+                       "image.digest=sha256:" + "ab" * 32],
     }.items():
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump_all(template(*sets)))
     result = _checkov("--framework", "kubernetes", "-d", str(tmp_path))

@@ -97,10 +97,21 @@ The ClusterRole's rules on namespaced objects. In namespace-restricted mode
 {{- end }}
 
 {{/*
-Values the schema cannot judge alone.
+Values the schema cannot judge alone (none at present; kept as the one place for them).
 */}}
 {{- define "hostns-operator.validate" -}}
-{{- if .Values.reports.openreports.enabled }}
-{{- fail "reports.openreports.enabled: the operator (appVersion 0.1.0) has no --reports flag yet; OpenReports output is coming (issue 11). Leave it false." }}
 {{- end }}
+
+{{/*
+The operator's rights on its own OpenReports Reports (deploy/components/openreports/rbac.yaml
+says why each verb).
+*/}}
+{{- define "hostns-operator.openreportsRules" -}}
+- apiGroups: ["openreports.io"]
+  resources: ["reports"]
+  verbs: ["list", "create"]
+- apiGroups: ["openreports.io"]
+  resources: ["reports"]
+  resourceNames: ["hostns-operator"]
+  verbs: ["get", "update", "delete"]
 {{- end }}

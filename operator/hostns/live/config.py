@@ -59,6 +59,12 @@ class Config:
     verbose: bool = False
     # Keep the admission policy's parameter object (hostns.live.prevention_writer).
     prevention: bool = False
+    # Where results are also written (SPEC 8): "none", or "openreports" (one
+    # openreports.io Report per namespace, hostns.live.report_writer).
+    reports: str = "none"
+
+
+REPORTS_OUTPUTS = ("none", "openreports")
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,6 +124,12 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "Active exceptions, for deploy/components/prevention (env HOSTNS_PREVENTION; "
         "default off)",
     )
+    parser.add_argument(
+        "--reports", choices=REPORTS_OUTPUTS,
+        help="also keep one OpenReports Report (openreports.io/v1alpha1) per namespace in step "
+        "with its findings, for Policy Reporter and other report consumers; needs the Report "
+        "CRD and deploy/components/openreports (env HOSTNS_REPORTS; default none)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
 
@@ -153,6 +165,9 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
     events = pick_bool(args.events, "HOSTNS_EVENTS", default.events)
     prevention = pick_bool(getattr(args, "prevention", None), "HOSTNS_PREVENTION",
                            default.prevention)
+    reports = pick(getattr(args, "reports", None), "HOSTNS_REPORTS") or default.reports
+    if reports not in REPORTS_OUTPUTS:
+        raise ConfigError(f"invalid reports output {reports!r}: use {' or '.join(REPORTS_OUTPUTS)}")
     leader_elect = pick_bool(args.leader_elect, "HOSTNS_LEADER_ELECT", default.leader_elect)
     lease_duration = pick(args.leader_elect_duration, "HOSTNS_LEADER_ELECT_DURATION")
     leader_elect_seconds = parse_duration(lease_duration) if lease_duration \
@@ -175,6 +190,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
         leader_elect_seconds=leader_elect_seconds,
         verbose=bool(args.verbose),
         prevention=prevention,
+        reports=reports,
     )
 
 

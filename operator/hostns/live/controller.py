@@ -6,6 +6,9 @@
 - `FindingWriter` writes dirty workloads' findings in arrival order, through the
   `FindingStore` (the mirror of stored findings).
 - `ExceptionStatuses` keeps exceptions' `status`; `EventPoster` posts Events.
+- With `--prevention`, `PreventionWriter` keeps the admission parameter object; with
+  `--reports openreports`, `ReportWriter` keeps one OpenReports Report per namespace
+  in step with the `FindingStore` (told of each change, after the first listing).
 
 kopf hands exception events to `on_exception_event`. The loops here re-evaluate
 on a policy change or an exception's expiry, refresh exception statuses,
@@ -38,6 +41,7 @@ from hostns.live.metrics import Metrics
 from hostns.live.podwatch import PodWatch
 from hostns.live.posting import EventPoster
 from hostns.live.prevention_writer import KubeParamsClient, PreventionWriter
+from hostns.live.report_writer import ReportWriter
 from hostns.live.state import ClusterState
 from hostns.live.tasks import cancel_and_wait
 from hostns.live.writer import FindingWriter
@@ -82,6 +86,14 @@ class Controller:
         self.prevention = (
             PreventionWriter(KubeParamsClient(kube), clock=clock) if config.prevention else None
         )
+        # --reports openreports: one Report per namespace follows the finding store.
+        self.reports = ReportWriter(
+            kube, self.metrics, self.findings.by_namespace, namespaces=self.namespaces,
+            coalesce_seconds=config.coalesce_seconds, defer_while=lambda: self.writer.due > 0,
+            resync_seconds=config.resync_seconds,
+        ) if config.reports == "openreports" else None
+        if self.reports is not None:
+            self.findings.on_change = self.reports.mark
         self._policy_changed = asyncio.Event()
         self._statuses_due = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -125,6 +137,8 @@ class Controller:
         ]
         if self.prevention is not None:
             self._tasks.append(asyncio.create_task(self.prevention.run(), name="hostns-prevention"))
+        if self.reports is not None:
+            self._tasks.append(asyncio.create_task(self.reports.run(), name="hostns-reports"))
         if self.config.resync_seconds > 0:
             self._tasks.append(asyncio.create_task(self._resync_loop(), name="hostns-resync"))
 
@@ -184,6 +198,8 @@ class Controller:
         self.intake.starting = False
         self.writer.mark(self.findings.workloads())
         self.writer.release()
+        if self.reports is not None:
+            self.reports.release()
         self._statuses_due.set()
         self._ready = True
         logger.info(

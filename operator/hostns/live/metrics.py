@@ -75,6 +75,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.reports_failing = Gauge(
+            "hostns_reports_failing",
+            "1 while the OpenReports Reports cannot be kept in step with the findings "
+            "(Report CRD missing, forbidden, API errors; retried with back-off), else 0.",
+            registry=self.registry,
+        )
+
     def set_findings(self, counts: Mapping[tuple[str, str], int]) -> None:
         for verdict in ("Violation", "Excepted", "Resolved"):
             for flag in FLAGS:

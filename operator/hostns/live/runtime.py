@@ -198,9 +198,9 @@ async def _hold(
 def run(config: Config) -> int:
     configure_logging(config)
     logger.info(
-        "starting hostns-operator: namespaces=%s retention=%ss events=%s port=%s",
+        "starting hostns-operator: namespaces=%s retention=%ss events=%s port=%s reports=%s",
         ",".join(config.namespaces) or "<all>", int(config.retention_seconds),
-        config.events, config.port,
+        config.events, config.port, config.reports,
     )
     try:
         with contextlib.suppress(KeyboardInterrupt):
