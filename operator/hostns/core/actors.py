@@ -42,6 +42,17 @@ def _text(value: Any) -> str | None:
     return cleaned or None
 
 
+def _timestamp(value: Any) -> str | None:
+    """The request's time as recorded, if it is one (the CRD checks it is a date-time)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parse_time(value)
+    except ValueError:
+        return None
+    return value
+
+
 def _texts(value: Any, limit: int) -> list[str]:
     if not isinstance(value, list):
         return []
@@ -60,7 +71,7 @@ def actor_of(event: Mapping[str, Any], name: str | None) -> Actor:
         "resource": _text(ref.get("resource")),
         "subresource": _text(ref.get("subresource")),
         "name": _text(name),
-        "time": _text(event.get("requestReceivedTimestamp")),
+        "time": _timestamp(event.get("requestReceivedTimestamp")),
         "auditID": _text(event.get("auditID")),
     }
     impersonated = event.get("impersonatedUser")
