@@ -100,6 +100,14 @@ The ClusterRole's rules on namespaced objects. In namespace-restricted mode
 Values the schema cannot judge alone.
 */}}
 {{- define "hostns-operator.validate" -}}
+{{- if .Values.auditWebhook.enabled }}
+{{- if not .Values.auditWebhook.tlsSecret }}
+{{- fail "auditWebhook.enabled needs auditWebhook.tlsSecret: a Secret with tls.crt, tls.key (and ca.crt for clientCA)" }}
+{{- end }}
+{{- if and (not .Values.auditWebhook.clientCA) (not .Values.auditWebhook.tokenSecret) }}
+{{- fail "auditWebhook.enabled needs clientCA or tokenSecret: the API server must be authenticated" }}
+{{- end }}
+{{- end }}
 {{- if .Values.reports.openreports.enabled }}
 {{- fail "reports.openreports.enabled: the operator (appVersion 0.1.0) has no --reports flag yet; OpenReports output is coming (issue 11). Leave it false." }}
 {{- end }}
