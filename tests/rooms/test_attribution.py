@@ -53,6 +53,14 @@ def test_a_write_without_host_namespaces_is_kept_only_for_a_tracked_workload() -
     assert room.actors(Workload("apps", "v1", "Pod", "web")) == []
 
 
+def test_writes_in_namespaces_not_watched_are_not_kept() -> None:
+    marked: list[Workload] = []
+    room = Attribution(Metrics(), marked.append, tracked=lambda w: True,
+                       namespaces=frozenset({"other"}))
+    room.record(attributed([pod_write("agent", hostNetwork=True)]))
+    assert marked == [] and room.actors(AGENT) == []
+
+
 async def test_the_queue_is_bounded_by_bytes_and_a_bad_batch_is_counted() -> None:
     metrics = Metrics()
     room = Attribution(metrics, lambda w: None, lambda w: True, queue_bytes=100)

@@ -121,11 +121,13 @@ class Attribution:
         *,
         queue_bytes: int = QUEUE_BYTES,
         book: ActorBook | None = None,
+        namespaces: frozenset[str] = frozenset(),
     ) -> None:
         self._metrics = metrics
         self._on_actor = on_actor
         self._tracked = tracked
         self._queue_bytes = queue_bytes
+        self._namespaces = namespaces  # empty: all (the operator's --namespace)
         self._queued: deque[bytes] = deque()
         self._size = 0
         self._ready = asyncio.Event()
@@ -135,9 +137,13 @@ class Attribution:
     def queued_bytes(self) -> int:
         return self._size
 
+    def has_room(self, size: int) -> bool:
+        """Would a body of `size` bytes fit now? (The handler asks before reading it.)"""
+        return self._size + size <= self._queue_bytes
+
     def offer(self, body: bytes) -> bool:
         """Queue one body for decoding; False (nothing queued) when the queue is full."""
-        if self._size + len(body) > self._queue_bytes:
+        if not self.has_room(len(body)):
             return False
         self._queued.append(body)
         self._size += len(body)
@@ -173,6 +179,8 @@ class Attribution:
         """Apply decoded writes: remember each actor, and say which workloads changed."""
         changed: set[Workload] = set()
         for item in found:
+            if self._namespaces and item.workload.namespace not in self._namespaces:
+                continue  # not watched here: no finding will ever want it
             # A write that sets no host namespace matters only to a workload that
             # already has (or is about to have) a finding: one that stopped using them.
             if item.host_namespaces is False and not self._tracked(item.workload):

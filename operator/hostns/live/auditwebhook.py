@@ -131,6 +131,9 @@ class AuditWebhook:
         limit = self._config.max_body
         if request.content_length is not None and request.content_length > limit:
             return self._answer("too_large", 413, f"body larger than {limit} bytes")
+        if not self._room.has_room(request.content_length or 1):
+            # A flood: refused before its body is read, the cheapest answer there is.
+            return self._answer("overflow", 429, "too many batches waiting", retry=True)
         try:
             body = await asyncio.wait_for(_read(request, limit), READ_TIMEOUT)
         except TimeoutError:

@@ -83,6 +83,7 @@ class Controller:
         self.attribution = Attribution(
             self.metrics, on_actor=self._on_actor,
             tracked=lambda w: w in self.findings or w in self.state.workloads,
+            namespaces=frozenset(config.namespaces),
         )
         self.watches = [
             PodWatch(kube, namespace, self.intake, self.metrics) for namespace in self.namespaces
