@@ -32,25 +32,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "operator"))
 
+from tests.pki import CLIENT, SERVING, make_ca, make_signed  # noqa: E402
+
 from bench.audit_throughput import _one  # noqa: E402 - the same generated cluster
-
-
-def _openssl(pki: Path, *args: str) -> None:
-    subprocess.run(["openssl", *args], cwd=pki, check=True, capture_output=True)
 
 
 def make_pki(pki: Path) -> None:
     for ca in ("ca", "client-ca"):
-        _openssl(pki, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                 "-subj", f"/CN={ca}", "-keyout", f"{ca}.key", "-out", f"{ca}.crt")
-    for name, ca, ext in (("serving", "ca", "subjectAltName=IP:127.0.0.1\n"),
-                          ("client", "client-ca", "extendedKeyUsage=clientAuth\n")):
-        (pki / f"{name}.ext").write_text(ext)
-        _openssl(pki, "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-                 "-keyout", f"{name}.key", "-out", f"{name}.csr")
-        _openssl(pki, "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey",
-                 f"{ca}.key", "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext",
-                 "-out", f"{name}.crt")
+        make_ca(pki, ca)
+    make_signed(pki, "serving", "ca", SERVING)
+    make_signed(pki, "client", "client-ca", CLIENT)
 
 
 def batches(count: int, size: int) -> list[bytes]:

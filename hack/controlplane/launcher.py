@@ -6,6 +6,9 @@ credentials and a service-account issuer so the TokenRequest API works. There
 is no kubelet, scheduler or controller-manager: pods stay Pending, which is all
 an operator that only reads pod specs needs.
 
+Options: `audit_policy` (the log backend writing `audit_log`) and `audit_webhook` (the
+webhook backend posting to the operator under test, see `AuditWebhook`).
+
 Importable (`from launcher import ControlPlane`) and runnable:
 `python hack/controlplane/launcher.py` starts one and waits for Ctrl-C.
 """

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import re
 import ssl
 from collections.abc import Iterator
@@ -21,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from launcher import AuditWebhook, ControlPlane, ControlPlaneError
-from tests.e2e.conftest import local_bin_dir
+from launcher import AuditWebhook, ControlPlane
+from tests.e2e.conftest import local_plane
 from tests.e2e.harness import Kubectl, Operator, eventually, install, operator_identity
 
 pytestmark = pytest.mark.e2e
@@ -42,18 +41,8 @@ EXCEPTION = {
 
 @pytest.fixture(scope="module")
 def plane() -> Iterator[ControlPlane]:
-    if os.environ.get("HOSTNS_E2E_KUBECONFIG"):
-        pytest.skip("needs the local control plane: an external cluster's API server "
-                    "cannot be pointed at this test's webhook")
-    plane = ControlPlane(bin_dir=local_bin_dir(), audit_policy=POLICY, audit_webhook=True)
-    try:
-        plane.start()
-    except ControlPlaneError as exc:
-        pytest.fail(f"e2e: the audited control plane did not start: {exc}")
-    try:
-        yield plane
-    finally:
-        plane.stop()
+    yield from local_plane("an external cluster's API server cannot be pointed at this "
+                           "test's webhook", audit_policy=POLICY, audit_webhook=True)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from hostns.core.workloads import Workload
@@ -78,6 +80,29 @@ def _controller(kube: FakeKube) -> Controller:
     return Controller(kube, Config(port=0, coalesce_seconds=0.01))  # type: ignore[arg-type]
 
 
+@contextlib.asynccontextmanager
+async def _violating() -> AsyncIterator[tuple[FakeKube, Controller]]:
+    """A running controller whose one pod, `agent`, has a Violation finding already."""
+    kube = FakeKube()
+    kube.pod_pages = [[pod_body("agent", hostNetwork=True)]]
+    controller = _controller(kube)
+    await controller.start()
+    try:
+        await until(lambda: _finding(kube).get("verdict") == "Violation")
+        yield kube, controller
+    finally:
+        await controller.stop()
+
+
+def _named(kube: FakeKube) -> list[dict[str, Any]]:
+    return [e for e in kube.events if e["reason"] == "HostNamespaceViolationWrittenBy"]
+
+
+async def _until_named(kube: FakeKube) -> list[dict[str, Any]]:
+    await until(lambda: _named(kube))
+    return _named(kube)
+
+
 def _finding(kube: FakeKube, name: str = "pod-agent") -> dict[str, Any]:
     return kube.findings.get(("apps", name), {}).get("status", {})
 
@@ -104,20 +129,13 @@ async def test_an_actor_known_before_the_finding_is_written_into_it_and_its_even
 
 
 async def test_an_actor_known_after_the_violation_gets_one_more_event() -> None:
-    kube = FakeKube()
-    kube.pod_pages = [[pod_body("agent", hostNetwork=True)]]
-    controller = _controller(kube)
-    await controller.start()
-    try:
-        await until(lambda: _finding(kube).get("verdict") == "Violation")
+    async with _violating() as (kube, controller):
         writes = kube.calls.count("patch_finding_status")
         controller.attribution.offer(batch(
             pod_write("agent", "patch", user=MALLORY, audit_id="m-1", hostNetwork=True)))
         await until(lambda: _finding(kube).get("actors"))
         assert _finding(kube)["actors"][0]["username"] == "mallory"
-        await until(lambda: any(e["reason"] == "HostNamespaceViolationWrittenBy"
-                                for e in kube.events))
-        late = [e for e in kube.events if e["reason"] == "HostNamespaceViolationWrittenBy"]
+        late = await _until_named(kube)
         assert len(late) == 1 and "written by mallory via kubectl: patch pods agent" in \
             late[0]["message"]
         # The same batch again (the API server retries): no write, no Event.
@@ -125,34 +143,18 @@ async def test_an_actor_known_after_the_violation_gets_one_more_event() -> None:
             pod_write("agent", "patch", user=MALLORY, audit_id="m-1", hostNetwork=True)))
         await asyncio.sleep(0.2)
         assert kube.calls.count("patch_finding_status") == writes + 1
-        assert len([e for e in kube.events if e["reason"] == late[0]["reason"]]) == 1
-    finally:
-        await controller.stop()
+        assert len(_named(kube)) == 1
 
 
 async def test_a_controllers_write_is_recorded_but_announces_nobody() -> None:
-    kube = FakeKube()
-    kube.pod_pages = [[pod_body("agent", hostNetwork=True)]]
-    controller = _controller(kube)
-    await controller.start()
-    try:
-        await until(lambda: _finding(kube).get("verdict") == "Violation")
+    async with _violating() as (kube, controller):
         controller.attribution.offer(batch(pod_write(
             "agent", user=RS_CONTROLLER, audit_id="rs-1", hostNetwork=True)))
         await until(lambda: _finding(kube).get("actors"))
         await asyncio.sleep(0.1)
-        assert not [e for e in kube.events if e["reason"] == "HostNamespaceViolationWrittenBy"]
-    finally:
-        await controller.stop()
+        assert not _named(kube)
 
 
 async def test_without_the_webhook_no_actors_are_written() -> None:
-    kube = FakeKube()
-    kube.pod_pages = [[pod_body("agent", hostNetwork=True)]]
-    controller = _controller(kube)
-    await controller.start()
-    try:
-        await until(lambda: _finding(kube).get("verdict") == "Violation")
+    async with _violating() as (kube, _):
         assert "actors" not in _finding(kube)
-    finally:
-        await controller.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import ssl
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,37 +17,19 @@ from hostns.live.auditwebhook import PATH, AuditWebhook, server_context
 from hostns.live.config import AuditWebhookConfig, ConfigError, add_run_arguments, config_from_args
 from hostns.live.metrics import Metrics
 from tests.e2e.harness import free_port
+from tests.pki import CLIENT, SERVING, make_ca, make_signed
 
 from .test_attribution import batch, pod_write
-
-
-def _openssl(pki: Path, *args: str) -> None:
-    subprocess.run(["openssl", *args], cwd=pki, check=True, capture_output=True)
-
-
-def _ca(pki: Path, name: str) -> None:
-    _openssl(pki, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-             f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.crt")
-
-
-def _signed(pki: Path, name: str, ca: str, ext: str) -> None:
-    (pki / f"{name}.ext").write_text(ext)
-    _openssl(pki, "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-             "-keyout", f"{name}.key", "-out", f"{name}.csr")
-    _openssl(pki, "x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey",
-             f"{ca}.key", "-CAcreateserial", "-days", "1", "-extfile", f"{name}.ext",
-             "-out", f"{name}.crt")
 
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pki = tmp_path_factory.mktemp("webhook-pki")
     for ca in ("serving-ca", "client-ca", "other-ca"):
-        _ca(pki, ca)
-    _signed(pki, "serving", "serving-ca",
-            "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    _signed(pki, "apiserver", "client-ca", "extendedKeyUsage=clientAuth\n")
-    _signed(pki, "stranger", "other-ca", "extendedKeyUsage=clientAuth\n")
+        make_ca(pki, ca)
+    make_signed(pki, "serving", "serving-ca", SERVING)
+    make_signed(pki, "apiserver", "client-ca", CLIENT)
+    make_signed(pki, "stranger", "other-ca", CLIENT)
     (pki / "token").write_text("s3cret-token\n")
     return pki
 
