@@ -6,6 +6,9 @@ credentials and a service-account issuer so the TokenRequest API works. There
 is no kubelet, scheduler or controller-manager: pods stay Pending, which is all
 an operator that only reads pod specs needs.
 
+Options: `audit_policy` (the log backend writing `audit_log`) and `audit_webhook` (the
+webhook backend posting to the operator under test, see `AuditWebhook`).
+
 Importable (`from launcher import ControlPlane`) and runnable:
 `python hack/controlplane/launcher.py` starts one and waits for Ctrl-C.
 """
@@ -16,6 +19,7 @@ import atexit
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -26,6 +30,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -100,18 +105,91 @@ def _make_pki(pki: Path) -> None:
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
 
 
+@dataclass(frozen=True)
+class AuditWebhook:
+    """The audit webhook backend's receiving end, as the operator under test must serve it.
+
+    kube-apiserver POSTs to https://127.0.0.1:`port`/audit, trusting `serving_cert` (signed
+    by the control plane's CA) and presenting a client certificate signed by `client_ca`
+    — a CA of its own, so that no other credential of this control plane (the admin's
+    certificate) passes — and the bearer token in `token_file`.
+    """
+
+    port: int
+    serving_cert: Path
+    serving_key: Path
+    client_ca: Path
+    token_file: Path
+    config_file: Path  # the kubeconfig-format --audit-webhook-config-file
+
+    def operator_args(self) -> list[str]:
+        """`hostns run` flags that serve it, requiring both the certificate and the token."""
+        return [
+            "--audit-webhook-port", str(self.port),
+            "--audit-webhook-cert", str(self.serving_cert),
+            "--audit-webhook-key", str(self.serving_key),
+            "--audit-webhook-client-ca", str(self.client_ca),
+            "--audit-webhook-token-file", str(self.token_file),
+        ]
+
+
+def _make_webhook_pki(pki: Path, port: int) -> AuditWebhook:
+    """The webhook's serving certificate, the API server's client CA, certificate and token."""
+    (pki / "webhook-serving.ext").write_text(
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+    )
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/CN=hostns-audit-client-ca", "-keyout", "webhook-client-ca.key",
+             "-out", "webhook-client-ca.crt", cwd=pki)
+    for name, subject, ca, ext in (
+        ("webhook-serving", "/CN=127.0.0.1", "ca", "webhook-serving.ext"),
+        ("webhook-client", "/CN=kube-apiserver-audit", "webhook-client-ca", "client.ext"),
+    ):
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+                 "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=pki)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey",
+                 f"{ca}.key", "-CAcreateserial", "-days", "2", "-extfile", ext,
+                 "-out", f"{name}.crt", cwd=pki)
+    token = pki / "webhook-token"
+    token.write_text(secrets.token_urlsafe(32) + "\n")
+    token.chmod(0o600)
+    config = pki / "webhook-kubeconfig"
+    config.write_text("\n".join([
+        "apiVersion: v1", "kind: Config",
+        "clusters:", "- name: hostns-audit", "  cluster:",
+        f"    server: https://127.0.0.1:{port}/audit",
+        f"    certificate-authority: {pki / 'ca.crt'}",
+        "users:", "- name: kube-apiserver", "  user:",
+        f"    client-certificate: {pki / 'webhook-client.crt'}",
+        f"    client-key: {pki / 'webhook-client.key'}",
+        f"    token: {token.read_text().strip()}",
+        "contexts:", "- name: hostns-audit",
+        "  context: {cluster: hostns-audit, user: kube-apiserver}",
+        "current-context: hostns-audit",
+    ]) + "\n")
+    config.chmod(0o600)
+    return AuditWebhook(port, pki / "webhook-serving.crt", pki / "webhook-serving.key",
+                        pki / "webhook-client-ca.crt", token, config)
+
+
 class ControlPlane:
     """etcd + kube-apiserver on free loopback ports; a context manager."""
 
     def __init__(
         self, bin_dir: Path | None = None, workdir: Path | None = None,
-        audit_policy: Path | None = None,
+        audit_policy: Path | None = None, audit_webhook: bool = False,
     ) -> None:
         self.bin_dir = bin_dir
         # With an audit policy, kube-apiserver's log backend writes `audit_log` (JSON
         # lines, blocking mode: an event is on disk before its response is sent).
         self.audit_policy = audit_policy
         self.audit_log: Path | None = None
+        # With `audit_webhook` (needs `audit_policy`), the webhook backend too: batches
+        # POSTed to the operator under test, which serves `self.audit_webhook`.
+        if audit_webhook and audit_policy is None:
+            raise ControlPlaneError("the audit webhook backend needs an audit policy")
+        self.want_audit_webhook = audit_webhook
+        self.audit_webhook: AuditWebhook | None = None
         self._own_workdir = workdir is None
         self.workdir = workdir
         self.url = ""
@@ -140,6 +218,8 @@ class ControlPlane:
         try:
             pki = self.workdir / "pki"
             _make_pki(pki)
+            if self.want_audit_webhook:
+                self.audit_webhook = _make_webhook_pki(pki, free_port())
             self._launch_with_retries(bin_dir, pki)
         except BaseException:
             self.stop()
@@ -222,6 +302,7 @@ class ControlPlane:
             "--enable-priority-and-fairness=false",
             f"--cert-dir={pki}",
             *self._audit_flags(),
+            *self._audit_webhook_flags(),
         ])
 
     def _audit_flags(self) -> list[str]:
@@ -234,6 +315,16 @@ class ControlPlane:
             f"--audit-log-path={self.audit_log}",
             "--audit-log-format=json",
             "--audit-log-mode=blocking",
+        ]
+
+    def _audit_webhook_flags(self) -> list[str]:
+        if self.audit_webhook is None:
+            return []
+        return [
+            f"--audit-webhook-config-file={self.audit_webhook.config_file}",
+            "--audit-webhook-mode=batch",
+            "--audit-webhook-batch-max-wait=1s",  # tests wait for actors: keep it short
+            "--audit-webhook-initial-backoff=1s",
         ]
 
     def _write_kubeconfig(self, path: Path, user: dict[str, str]) -> None:

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +66,22 @@ def _cluster() -> Iterator[ControlPlane | ExternalCluster]:
         plane.start()
     except ControlPlaneError as exc:
         pytest.fail(f"e2e: the local control plane did not start: {exc}")
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+def local_plane(why: str, **options: Any) -> Iterator[ControlPlane]:
+    """A local control plane with launcher options (an audit policy, the audit webhook):
+    skipped with HOSTNS_E2E_KUBECONFIG, whose API server's flags are not ours to set."""
+    if os.environ.get("HOSTNS_E2E_KUBECONFIG"):
+        pytest.skip(f"needs the local control plane: {why}")
+    plane = ControlPlane(bin_dir=local_bin_dir(), **options)
+    try:
+        plane.start()
+    except ControlPlaneError as exc:
+        pytest.fail(f"e2e: the local control plane ({', '.join(options)}) did not start: {exc}")
     try:
         yield plane
     finally:

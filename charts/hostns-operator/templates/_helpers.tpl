@@ -97,9 +97,17 @@ The ClusterRole's rules on namespaced objects. In namespace-restricted mode
 {{- end }}
 
 {{/*
-Values the schema cannot judge alone (none at present; kept as the one place for them).
+Values the schema cannot judge alone.
 */}}
 {{- define "hostns-operator.validate" -}}
+{{- if .Values.auditWebhook.enabled }}
+{{- if not .Values.auditWebhook.tlsSecret }}
+{{- fail "auditWebhook.enabled needs auditWebhook.tlsSecret: a Secret with tls.crt, tls.key (and ca.crt for clientCA)" }}
+{{- end }}
+{{- if and (not .Values.auditWebhook.clientCA) (not .Values.auditWebhook.tokenSecret) }}
+{{- fail "auditWebhook.enabled needs clientCA or tokenSecret: the API server must be authenticated" }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/*
