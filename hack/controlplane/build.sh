@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build kube-apiserver, kube-controller-manager and etcd from the pinned Go
-# modules into a cache folder outside the work tree, keyed by the pins and this script: a second run is a
-# no-op, a fresh clone on the same machine reuses it. Prints the bin directory.
+# modules into a cache folder outside the work tree, keyed by the pins and this
+# script: a second run is a no-op, a fresh clone on the same machine reuses it.
+# Prints the bin directory.
 # The first build compiles most of Kubernetes: many minutes on 2 cores.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

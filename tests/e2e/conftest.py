@@ -27,6 +27,7 @@ class ExternalCluster:
     def __init__(self, kubeconfig: Path) -> None:
         self.kubeconfig = kubeconfig
         self.url = ""
+        self.audit_log: Path | None = None  # not readable from here
 
     def kubeconfig_for_token(self, token: str, path: Path) -> Path:
         import yaml
@@ -55,12 +56,15 @@ def local_bin_dir() -> Path:
         pytest.skip(f"e2e: {exc}")
 
 
-def _cluster() -> Iterator[ControlPlane | ExternalCluster]:
+def _cluster(
+    controllers: bool = False, audit_policy: Path | None = None,
+) -> Iterator[ControlPlane | ExternalCluster]:
     external = os.environ.get("HOSTNS_E2E_KUBECONFIG")
     if external:
         yield ExternalCluster(Path(external))
         return
-    plane = ControlPlane(bin_dir=local_bin_dir())
+    plane = ControlPlane(bin_dir=local_bin_dir(), controllers=controllers,
+                         audit_policy=audit_policy)
     try:
         plane.start()
     except ControlPlaneError as exc:
@@ -86,3 +90,16 @@ def own_control_plane() -> Iterator[ControlPlane | ExternalCluster]:
     running test. With HOSTNS_E2E_KUBECONFIG there is only that cluster.
     """
     yield from _cluster()
+
+
+@pytest.fixture(scope="module")
+def controlled_control_plane() -> Iterator[ControlPlane | ExternalCluster]:
+    """A control plane with kube-controller-manager and the audit log, for one module.
+
+    The shared control plane has no controllers on purpose: other modules make
+    ReplicaSets and pods with hand-written ownerReferences, which a real replicaset
+    controller would multiply and the garbage collector would delete. The audit log
+    (deploy/audit/audit-policy.yaml) records what the controllers did, as whom. An
+    external cluster has its own controllers; its audit log is not readable here.
+    """
+    yield from _cluster(controllers=True, audit_policy=REPO / "deploy" / "audit" / "audit-policy.yaml")
