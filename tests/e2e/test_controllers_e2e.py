@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostns.core.workloads import finding_name
 from tests.e2e.harness import Kubectl, Operator, eventually, install, operator_identity
+
+from hostns.core.workloads import finding_name
 
 pytestmark = pytest.mark.e2e
 
