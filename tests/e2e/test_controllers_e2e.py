@@ -189,41 +189,11 @@ def test_deleting_the_deployment_lets_the_garbage_collector_resolve_its_finding(
     assert found["status"]["resolvedAt"]
 
 
-def test_a_cronjob_job_and_pod_chain_is_the_cronjobs_finding(
-    installed: Kubectl, operator: Operator
-) -> None:
-    # The CronJob was created with the module's setup; it fires on the next minute.
-    def fired() -> list[dict[str, Any]]:
-        return list(installed.json("get", "pods", "-n", NAMESPACE, "-l", "app=nightly")["items"])
-
-    (pod,) = eventually(fired, timeout=130)
-    job_ref = controller_of(pod)
-    assert job_ref["kind"] == "Job"
-    job = installed.json("get", "job", job_ref["name"], "-n", NAMESPACE)
-    assert controller_of(job) == {**controller_of(job), "kind": "CronJob", "name": "nightly"}
-    # The naming core/workloads.py derives the CronJob from: `<cronjob>-<scheduled
-    # time in Unix minutes>`, checked against the controller's own annotation.
-    scheduled = job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
-    minutes = int(datetime.fromisoformat(scheduled).timestamp()) // 60
-    assert job["metadata"]["name"] == f"nightly-{minutes}"
-
-    (found,) = eventually(lambda: [
-        f for f in findings_of(installed, "CronJob", "nightly")
-        if (f.get("status") or {}).get("verdict") == "Violation"
-    ])
-    assert found["metadata"]["name"] == "cronjob-nightly"
-    assert found["spec"]["workload"]["apiVersion"] == "batch/v1"
-    assert found["status"]["pods"]["names"] == [pod["metadata"]["name"]]
-    assert found["status"]["summary"] == "hostPID"
-    assert not findings_of(installed, "Job", job["metadata"]["name"])
-
-
 def test_hostns_audit_names_alice_for_the_deployment_and_the_controllers_for_its_pods(
     installed: Kubectl, operator: Operator, controlled_control_plane: Any, tmp_path: Path,
 ) -> None:
     audit_log = controlled_control_plane.audit_log
-    if audit_log is None:
-        pytest.skip("needs the local control plane's audit log")
+    assert audit_log is not None and audit_log.is_file()
     alice = Kubectl(installed.kubeconfig, ALICE_NS)
     installed.run("create", "namespace", ALICE_NS)
     installed.run("-n", ALICE_NS, "create", "role", "deployer", "--verb=create,get,list,patch,update",
@@ -286,3 +256,33 @@ def test_hostns_audit_names_alice_for_the_deployment_and_the_controllers_for_its
         operator_view = findings[workload["name"]]
         assert operator_view["metadata"]["name"] == finding_name("Deployment", workload["name"])
         assert r["verdict"] == operator_view["status"]["verdict"], r
+
+
+def test_a_cronjob_job_and_pod_chain_is_the_cronjobs_finding(
+    installed: Kubectl, operator: Operator
+) -> None:
+    # Last in the module: the CronJob was created in its setup and fires on the next
+    # minute, while the tests above run.
+    def fired() -> list[dict[str, Any]]:
+        return list(installed.json("get", "pods", "-n", NAMESPACE, "-l", "app=nightly")["items"])
+
+    (pod,) = eventually(fired, timeout=130)
+    job_ref = controller_of(pod)
+    assert job_ref["kind"] == "Job"
+    job = installed.json("get", "job", job_ref["name"], "-n", NAMESPACE)
+    assert controller_of(job) == {**controller_of(job), "kind": "CronJob", "name": "nightly"}
+    # The naming core/workloads.py derives the CronJob from: `<cronjob>-<scheduled
+    # time in Unix minutes>`, checked against the controller's own annotation.
+    scheduled = job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+    minutes = int(datetime.fromisoformat(scheduled).timestamp()) // 60
+    assert job["metadata"]["name"] == f"nightly-{minutes}"
+
+    (found,) = eventually(lambda: [
+        f for f in findings_of(installed, "CronJob", "nightly")
+        if (f.get("status") or {}).get("verdict") == "Violation"
+    ])
+    assert found["metadata"]["name"] == "cronjob-nightly"
+    assert found["spec"]["workload"]["apiVersion"] == "batch/v1"
+    assert found["status"]["pods"]["names"] == [pod["metadata"]["name"]]
+    assert found["status"]["summary"] == "hostPID"
+    assert not findings_of(installed, "Job", job["metadata"]["name"])

@@ -123,9 +123,7 @@ def _processes_mentioning(text: str) -> list[int]:
 
 
 @local_only
-def test_the_launcher_cli_with_controllers_runs_them_and_stops_them(
-    control_plane: Any, tmp_path: Path
-) -> None:
+def test_the_launcher_cli_with_controllers_runs_them_and_stops_them() -> None:
     launcher = subprocess.Popen(
         [sys.executable, "hack/controlplane/launcher.py", "--controllers"], cwd=REPO,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
