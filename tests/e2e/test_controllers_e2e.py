@@ -246,6 +246,8 @@ def test_hostns_audit_names_alice_for_the_deployment_and_the_controllers_for_its
         assert len(pod_writes) == replicas
         assert {r["user"]["username"] for r in pod_writes} == {
             CONTROLLER_SA.format("replicaset-controller")}
+        assert {r["userAgent"].split("/")[0] for r in [*pod_writes, made]} == {
+            "kube-controller-manager"}
         assert {r["name"] for r in pod_writes} == set(findings[name]["status"]["pods"]["names"])
 
     # Every pod and workload write of the test: the offline verdict is the operator's.
