@@ -3,11 +3,15 @@
 Like controller-runtime's envtest: real binaries built from Go modules (see
 build.sh), listening on loopback only, with RBAC, client-certificate admin
 credentials and a service-account issuer so the TokenRequest API works. There
-is no kubelet, scheduler or controller-manager: pods stay Pending, which is all
-an operator that only reads pod specs needs.
+is no kubelet or scheduler: pods stay Pending, which is all an operator that
+only reads pod specs needs. With `controllers=True` (`--controllers`) a
+kube-controller-manager runs the workload controllers too (CONTROLLERS below):
+Deployments make real ReplicaSets and pods, CronJobs make Jobs, the garbage
+collector deletes what lost its owner, deleted namespaces go away.
 
-Options: `audit_policy` (the log backend writing `audit_log`) and `audit_webhook` (the
-webhook backend posting to the operator under test, see `AuditWebhook`).
+Options: `audit_policy` (the log backend writing `audit_log`), `audit_webhook` (the
+webhook backend posting to the operator under test, see `AuditWebhook`) and
+`controllers` (kube-controller-manager, above).
 
 Importable (`from launcher import ControlPlane`) and runnable:
 `python hack/controlplane/launcher.py` starts one and waits for Ctrl-C.
@@ -15,6 +19,7 @@ Importable (`from launcher import ControlPlane`) and runnable:
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import contextlib
 import hashlib
@@ -37,6 +42,14 @@ from types import TracebackType
 HERE = Path(__file__).resolve().parent
 READY_TIMEOUT = 120.0
 PORT_ATTEMPTS = 3
+# The kube-controller-manager controllers `controllers=True` runs: what turns
+# workloads into pods and cleans up after them, nothing that needs nodes or clouds.
+CONTROLLERS = (
+    "deployment-controller", "replicaset-controller", "job-controller",
+    "cronjob-controller", "garbage-collector-controller", "namespace-controller",
+    "serviceaccount-controller", "serviceaccount-token-controller",
+)
+CONTROLLER_MANAGER_USER = "system:kube-controller-manager"
 
 
 class ControlPlaneError(RuntimeError):
@@ -59,10 +72,13 @@ def build_key() -> str:
     return digest.hexdigest()[:16]
 
 
+BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd")
+
+
 def find_bin_dir() -> Path:
-    """The directory holding the built kube-apiserver and etcd, or a clear error."""
+    """The directory holding the built control plane binaries, or a clear error."""
     bin_dir = cache_root() / build_key() / "bin"
-    missing = [b for b in ("kube-apiserver", "etcd") if not (bin_dir / b).is_file()]
+    missing = [b for b in BINARIES if not (bin_dir / b).is_file()]
     if missing:
         raise ControlPlaneError(
             f"control plane binaries not built ({', '.join(missing)} missing in {bin_dir}); "
@@ -84,6 +100,14 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise ControlPlaneError(f"openssl {args[0]} failed: {result.stderr.strip()}")
 
 
+def _signed_cert(pki: Path, name: str, subject: str, ext: str = "client.ext") -> None:
+    """`<name>.crt`/`<name>.key` signed by the CA in `pki` (a client cert by default)."""
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+             "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=pki)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", f"{name}.crt", cwd=pki)
+
+
 def _make_pki(pki: Path) -> None:
     """A CA, a serving certificate for 127.0.0.1, an admin client cert, a SA signing key."""
     pki.mkdir(parents=True, exist_ok=True)  # a reused workdir gets fresh keys
@@ -93,14 +117,8 @@ def _make_pki(pki: Path) -> None:
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
     )
     (pki / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    for name, subject, ext in (
-        ("serving", "/CN=127.0.0.1", "serving.ext"),
-        ("admin", "/O=system:masters/CN=hostns-admin", "client.ext"),
-    ):
-        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
-                 "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=pki)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", f"{name}.crt", cwd=pki)
+    _signed_cert(pki, "serving", "/CN=127.0.0.1", "serving.ext")
+    _signed_cert(pki, "admin", "/O=system:masters/CN=hostns-admin", "client.ext")
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
     _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
 
@@ -178,8 +196,11 @@ class ControlPlane:
     def __init__(
         self, bin_dir: Path | None = None, workdir: Path | None = None,
         audit_policy: Path | None = None, audit_webhook: bool = False,
+        controllers: bool = False,
     ) -> None:
         self.bin_dir = bin_dir
+        # kube-controller-manager with CONTROLLERS, after the API server is ready.
+        self.controllers = controllers
         # With an audit policy, kube-apiserver's log backend writes `audit_log` (JSON
         # lines, blocking mode: an event is on disk before its response is sent).
         self.audit_policy = audit_policy
@@ -193,6 +214,7 @@ class ControlPlane:
         self._own_workdir = workdir is None
         self.workdir = workdir
         self.url = ""
+        self.controller_manager_url = ""
         self.kubeconfig = Path()
         self._processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[Path] = []
@@ -220,6 +242,8 @@ class ControlPlane:
             _make_pki(pki)
             if self.want_audit_webhook:
                 self.audit_webhook = _make_webhook_pki(pki, free_port())
+            if self.controllers:
+                _signed_cert(pki, "controller-manager", f"/CN={CONTROLLER_MANAGER_USER}")
             self._launch_with_retries(bin_dir, pki)
         except BaseException:
             self.stop()
@@ -247,10 +271,13 @@ class ControlPlane:
             "client-key": str(pki / "admin.key"),
         })
         self._wait_ready(pki)
+        if self.controllers:
+            self._start_controller_manager(bin_dir, pki)
 
     @property
     def pids(self) -> list[int]:
-        """Process ids of the running etcd and kube-apiserver (each leads its own group)."""
+        """Process ids of the running etcd, kube-apiserver and kube-controller-manager (if
+        any), each leading its own group."""
         return [process.pid for process in self._processes]
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
@@ -327,6 +354,38 @@ class ControlPlane:
             "--audit-webhook-initial-backoff=1s",
         ]
 
+    def _start_controller_manager(self, bin_dir: Path, pki: Path) -> None:
+        """kube-controller-manager as CONTROLLER_MANAGER_USER (bound by the API server's
+        bootstrap RBAC), each controller with its own ServiceAccount's token, serving
+        /healthz on loopback only with our serving certificate; waited for."""
+        assert self.workdir is not None
+        kubeconfig = self.workdir / "controller-manager.kubeconfig"
+        self._write_kubeconfig(kubeconfig, user={
+            "client-certificate": str(pki / "controller-manager.crt"),
+            "client-key": str(pki / "controller-manager.key"),
+        })
+        port = free_port()
+        self._spawn("kube-controller-manager", [
+            str(bin_dir / "kube-controller-manager"),
+            f"--kubeconfig={kubeconfig}",
+            # Its own endpoint trusts our CA for client certificates (no lookup of the
+            # front-proxy CA, which this API server has none of) and asks the API
+            # server's RBAC about anything beyond /healthz, /readyz and /livez.
+            f"--authentication-kubeconfig={kubeconfig}", "--authentication-skip-lookup=true",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            f"--controllers={','.join(CONTROLLERS)}",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1", f"--secure-port={port}",
+            f"--tls-cert-file={pki / 'serving.crt'}",
+            f"--tls-private-key-file={pki / 'serving.key'}",
+        ])
+        self.controller_manager_url = f"https://127.0.0.1:{port}"
+        self._wait_healthy(f"{self.controller_manager_url}/healthz", pki, "kube-controller-manager")
+
     def _write_kubeconfig(self, path: Path, user: dict[str, str]) -> None:
         assert self.workdir is not None
         lines = [
@@ -349,6 +408,10 @@ class ControlPlane:
         return path
 
     def _wait_ready(self, pki: Path) -> None:
+        self._wait_healthy(f"{self.url}/readyz", pki, "kube-apiserver")
+
+    def _wait_healthy(self, url: str, pki: Path, name: str) -> None:
+        """Until `url` answers 200 (as admin); any of our processes exiting is an error."""
         context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
         context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         deadline = time.monotonic() + READY_TIMEOUT
@@ -358,7 +421,6 @@ class ControlPlane:
                     raise ControlPlaneError(
                         f"{log.stem} exited with code {process.returncode}:\n{self._tails()}"
                     )
-            url = f"{self.url}/readyz"
             with (
                 contextlib.suppress(OSError),
                 urllib.request.urlopen(url, context=context, timeout=5) as response,
@@ -366,7 +428,7 @@ class ControlPlane:
                 if response.status == 200:
                     return
             time.sleep(0.5)
-        raise ControlPlaneError(f"kube-apiserver not ready in {READY_TIMEOUT}s:\n{self._tails()}")
+        raise ControlPlaneError(f"{name} not ready in {READY_TIMEOUT}s:\n{self._tails()}")
 
     def _tails(self) -> str:
         parts = []
@@ -383,7 +445,7 @@ class ControlPlane:
             self.workdir = None
 
     def _kill_processes(self) -> None:
-        for process in reversed(self._processes):  # apiserver first, then etcd
+        for process in reversed(self._processes):  # controller manager, apiserver, etcd
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
@@ -411,14 +473,23 @@ def wait_for_signal(alive: Callable[[], bool] = lambda: True) -> None:
         time.sleep(0.5)
 
 
-def main() -> int:
-    plane = ControlPlane()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Start a local control plane until Ctrl-C.")
+    parser.add_argument(
+        "--controllers", action="store_true",
+        help="also run kube-controller-manager (deployment, replicaset, job, cronjob, "
+             "garbage collector, namespace, serviceaccount controllers)",
+    )
+    args = parser.parse_args(argv)
+    plane = ControlPlane(controllers=args.controllers)
     try:
         plane.start()
     except ControlPlaneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"kube-apiserver ready at {plane.url}")
+    if plane.controllers:
+        print(f"kube-controller-manager healthy at {plane.controller_manager_url}")
     print(f"export KUBECONFIG={plane.kubeconfig}")
     print("Ctrl-C stops it and removes its data.", flush=True)
     try:
