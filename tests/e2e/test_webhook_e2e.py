@@ -5,8 +5,9 @@ backends; `ControlPlane(audit_webhook=True)` makes the operator's serving
 certificate, the API server's client certificate under a CA of its own, and a
 token), the operator under the shipped RBAC serving the webhook, and users who are
 not admin (`kubectl --as=alice`, `--as=mallory`) writing pods and Deployments.
-There is no kube-controller-manager here yet: a Deployment's ReplicaSet and pod are
-made by hand with the ownerReferences and pod-template-hash the controllers set.
+kube-controller-manager runs the workload controllers (`controllers=True`): alice's
+Deployment gets a real ReplicaSet and pod, written by the controllers' own
+ServiceAccounts.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ EXCEPTION = {
 @pytest.fixture(scope="module")
 def plane() -> Iterator[ControlPlane]:
     yield from local_plane("an external cluster's API server cannot be pointed at this "
-                           "test's webhook", audit_policy=POLICY, audit_webhook=True)
+                           "test's webhook", audit_policy=POLICY, audit_webhook=True,
+                           controllers=True)
 
 
 @pytest.fixture(scope="module")
@@ -103,42 +105,31 @@ def test_alices_host_network_deployment_names_her_in_its_finding(
                                 "--image=docker.io/envoyproxy/envoy:v1.31.0",
                                 "--dry-run=client", "-o", "json"))
     deployment["spec"]["template"]["spec"]["hostNetwork"] = True
-    created = json.loads(_as(admin, "alice", "create", "-o", "json", "-f", "-",
-                             stdin=json.dumps(deployment)))
-    # What the deployment and replicaset controllers would make (no kcm here).
-    template = created["spec"]["template"]
-    owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "edge",
-             "uid": created["metadata"]["uid"], "controller": True}
-    replicaset = json.loads(admin.run("create", "-o", "json", "-f", "-", stdin=json.dumps({
-        "apiVersion": "apps/v1", "kind": "ReplicaSet",
-        "metadata": {"name": "edge-7c9f8d6b5", "namespace": NS, "ownerReferences": [owner]},
-        "spec": {"replicas": 1, "selector": {"matchLabels": {**template["metadata"]["labels"],
-                                                             "pod-template-hash": "7c9f8d6b5"}},
-                 "template": {**template, "metadata": {"labels": {
-                     **template["metadata"]["labels"], "pod-template-hash": "7c9f8d6b5"}}}},
-    })).stdout)
-    admin.run("create", "-f", "-", stdin=json.dumps({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": "edge-7c9f8d6b5-x2x9q", "namespace": NS,
-                     "labels": {**template["metadata"]["labels"],
-                                "pod-template-hash": "7c9f8d6b5"},
-                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                                          "name": "edge-7c9f8d6b5", "controller": True,
-                                          "uid": replicaset["metadata"]["uid"]}]},
-        "spec": template["spec"],
-    }))
+    _as(admin, "alice", "create", "-f", "-", stdin=json.dumps(deployment))
     actors = eventually(lambda: _by(_actors(admin, "deployment-edge"), "alice"), timeout=60)
     [alice] = actors
     assert (alice["verb"], alice["resource"], alice["name"]) == ("create", "deployments", "edge")
     assert alice["username"] == "hostns-admin"  # who authenticated and impersonated her
     assert alice["userAgent"].startswith("kubectl/") and alice["sourceIPs"] == ["127.0.0.1"]
     assert alice["auditID"] and alice["time"]
-    everyone = eventually(lambda: len(_actors(admin, "deployment-edge")) >= 3 and
-                          _actors(admin, "deployment-edge"), timeout=30)
-    # The hand-made ReplicaSet and pod are the same workload's: one finding, three writers.
-    assert {(a["resource"], a["name"]) for a in everyone} == {
-        ("deployments", "edge"), ("replicasets", "edge-7c9f8d6b5"),
-        ("pods", "edge-7c9f8d6b5-x2x9q")}
+    # The real ReplicaSet and pod the controllers made are the same workload's: one
+    # finding, whose actors are alice and the controllers' ServiceAccounts.
+    [replicaset] = eventually(
+        lambda: admin.json("get", "replicasets", "-n", NS, "-l", "app=edge")["items"], timeout=60)
+    [pod] = eventually(lambda: admin.json("get", "pods", "-n", NS, "-l", "app=edge")["items"], timeout=60)
+    controllers = "system:serviceaccount:kube-system:"
+    wanted = {("create", "deployments", "edge", "alice"),
+              ("create", "replicasets", replicaset["metadata"]["name"],
+               controllers + "deployment-controller"),
+              ("create", "pods", pod["metadata"]["name"], controllers + "replicaset-controller")}
+
+    def writers() -> set[tuple[str, str, str, str]]:
+        return {(a["verb"], a["resource"], a["name"],
+                 (a.get("impersonatedUser") or {}).get("username") or a["username"])
+                for a in _actors(admin, "deployment-edge")}
+
+    assert eventually(lambda: wanted <= writers(), timeout=60), writers()
+    everyone = _actors(admin, "deployment-edge")
     assert [a["time"] for a in everyone] == sorted((a["time"] for a in everyone), reverse=True)
     assert "pod-ghost" not in admin.findings()
     assert operator.metric("hostns_audit_webhook_requests_total") > 0
