@@ -26,7 +26,7 @@ import msgspec
 
 from hostns.live.backoff import Backoff
 from hostns.live.kube import ApiError, Gone, Kube, api_error
-from hostns.live.metrics import Metrics
+from hostns.live.metrics import ALL_NAMESPACES, Metrics
 from hostns.live.wire import PodHead, WireError, decode_line, full, pod_head
 
 logger = logging.getLogger("hostns")
@@ -52,6 +52,8 @@ class PodWatch:
         self.namespace = namespace
         self._sink = sink
         self._metrics = metrics
+        # Set on every line, page and on-time end: resolved once, a plain set() per event.
+        self._alive = metrics.pod_watch_activity.labels(namespace or ALL_NAMESPACES)
         self.resource_version: str | None = None
         self.listed = asyncio.Event()  # set once the first complete listing is handled
         self._relist = False
@@ -67,6 +69,7 @@ class PodWatch:
         tracked: set[str] = set()
         version: str | None = None
         async for page in self._kube.list_pod_pages(self.namespace):
+            self._alive.set_to_current_time()
             for raw in page.items:
                 head = pod_head(raw)
                 if self._sink.on_pod(None, head, raw) and head is not None and head.uid:
@@ -119,6 +122,7 @@ class PodWatch:
                 status = full(event.object)
                 status = status if isinstance(status, dict) else {}
                 raise api_error(status.get("code"), str(status.get("message") or "watch error"))
+            self._alive.set_to_current_time()
             head = pod_head(event.object)
             if head is not None and head.resource_version:
                 self.resource_version = head.resource_version
@@ -127,3 +131,4 @@ class PodWatch:
                 self._sink.on_pod(event.type, head, event.object)
             if self._relist:
                 return
+        self._alive.set_to_current_time()  # the server ended the watch on time
