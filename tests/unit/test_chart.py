@@ -194,6 +194,8 @@ EQUIVALENT = [
                  id="namespaces-vs-overlays/namespaced"),
     pytest.param("deploy/base", ("deploy/components/servicemonitor",),
                  ["serviceMonitor.enabled=true"], id="servicemonitor-vs-component"),
+    pytest.param("deploy/base", ("deploy/components/prometheusrule",),
+                 ["prometheusRule.enabled=true"], id="prometheusrule-vs-component"),
     pytest.param("deploy/base", ("deploy/components/networkpolicy",),
                  ["networkPolicy.enabled=true"], id="networkpolicy-vs-component"),
     pytest.param("deploy/base", ("deploy/components/prevention",),
@@ -202,8 +204,9 @@ EQUIVALENT = [
                  ["prevention.enabled=true", "prevention.deny=true"],
                  id="prevention-deny-vs-component"),
     pytest.param("deploy/examples/full", (),
-                 ["serviceMonitor.enabled=true", "networkPolicy.enabled=true"],
-                 id="both-switches-vs-examples/full"),
+                 ["serviceMonitor.enabled=true", "networkPolicy.enabled=true",
+                  "prometheusRule.enabled=true"],
+                 id="monitoring-and-network-switches-vs-examples/full"),
 ]
 
 
