@@ -443,6 +443,7 @@ REFUSED = [
     ("image.digest=sha256:abc", "image.digest"),
     ("image.pullPolicy=Sometimes", "image.pullPolicy"),
     ("serviceMonitor.interval=often", "serviceMonitor.interval"),
+    ("prometheusRule.labels=release", "prometheusRule.labels"),
     ("networkPolicy.apiServerPorts={70000}", "networkPolicy.apiServerPorts"),
     ("reports.sarif.enabled=true", "sarif"),
 ]
@@ -455,6 +456,18 @@ def test_the_values_schema_refuses_a_bad_value_and_names_it(pair: str, named: st
     assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
     path = "/" + named.replace(".", "/")
     assert named in result.stderr or path in result.stderr, result.stderr
+
+
+def test_the_prometheus_rule_carries_selector_labels_and_prometheus_templates_verbatim() -> None:
+    (rule,) = [o for o in template("prometheusRule.enabled=true",
+                                   "prometheusRule.labels.release=kube-prometheus-stack")
+               if o["kind"] == "PrometheusRule"]
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    component = yaml.safe_load(
+        (DEPLOY / "components" / "prometheusrule" / "prometheusrule.yaml").read_text())
+    assert rule["spec"] == component["spec"]  # Helm rendered none of {{ $labels.exception }}
+    assert "{{ $labels.exception }}" in json.dumps(rule["spec"])
+    assert not [o for o in template() if o["kind"] == "PrometheusRule"], "off by default"
 
 
 def test_enabling_openreports_is_refused_until_the_operator_supports_it() -> None:
@@ -470,7 +483,7 @@ def test_enabling_openreports_is_refused_until_the_operator_supports_it() -> Non
 
 @pytest.mark.parametrize("sets", [
     [], ["ha.enabled=true", "serviceMonitor.enabled=true", "networkPolicy.enabled=true",
-         "config.namespaces={team-a}"],
+         "prometheusRule.enabled=true", "config.namespaces={team-a}"],
 ], ids=["default", "every-switch-on"])
 def test_helm_lint_strict_passes(sets: list[str]) -> None:
     args = ["lint", "--strict", str(CHART)]
@@ -497,6 +510,7 @@ def test_checkov_passes_on_every_rendering_of_the_chart(tmp_path: Path) -> None:
     for name, sets in {
         "default": [], "ha": ["ha.enabled=true"], "namespaced": ["config.namespaces={team-a}"],
         "everything": ["namespace.create=true", "ha.enabled=true", "serviceMonitor.enabled=true",
+                       "prometheusRule.enabled=true",
                        "networkPolicy.enabled=true", "image.digest=sha256:" + "ab" * 32],
     }.items():
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump_all(template(*sets)))
