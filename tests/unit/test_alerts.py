@@ -209,3 +209,23 @@ async def served_sample_names(port: int) -> set[str]:
     empty = sorted(f.name for f in families if not f.samples)
     assert not empty, f"populate every metric in this test: {empty}"
     return {sample.name for family in families for sample in family.samples}
+
+
+def test_the_dashboard_reads_the_chosen_prometheus_and_its_panels_do_not_overlap() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    (variable,) = dashboard["templating"]["list"]
+    assert (variable["name"], variable["type"], variable["query"]) == (
+        "datasource", "datasource", "prometheus")
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    cells: set[tuple[int, int]] = set()
+    for panel in panels:
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        assert panel["targets"] and all(t["datasource"]["uid"] == "${datasource}"
+                                        for t in panel["targets"]), panel["title"]
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        mine = {(x, y) for x in range(grid["x"], grid["x"] + grid["w"])
+                for y in range(grid["y"], grid["y"] + grid["h"])}
+        assert not mine & cells, f"{panel['title']} overlaps another panel"
+        cells |= mine
