@@ -87,7 +87,7 @@ class Metrics:
             "hostns_pod_watch_last_event_timestamp_seconds",
             "Unix time of the last sign of life of the pod stream, by watched namespace "
             "(* = all): a watch event or bookmark, a listed page, or a watch the server "
-            "ended on time. Bookmarks arrive about every minute on a quiet cluster.",
+            "ended on time (a quiet watch gets a bookmark about once a minute).",
             ["watch_namespace"],
             registry=self.registry,
         )
