@@ -35,7 +35,7 @@ lint: $(STAMP) ## ruff + mypy --strict
 e2e: $(STAMP) controlplane ## end-to-end suite (builds the local control plane if needed)
 	$(PY) -m pytest tests/e2e
 
-controlplane: ## build kube-apiserver + etcd from Go modules (cached outside the tree)
+controlplane: ## build kube-apiserver, kube-controller-manager + etcd from Go modules (cached outside the tree)
 	bash hack/controlplane/build.sh
 
 helm: ## build helm from its pinned Go module (cached outside the tree); prints its path
@@ -52,8 +52,8 @@ chart-crds: ## copy crds/ (and the prevention policy and alert rules) into the H
 	mkdir -p charts/hostns-operator/files/prometheusrule
 	cp deploy/components/prometheusrule/prometheusrule.yaml charts/hostns-operator/files/prometheusrule/
 
-cluster: $(STAMP) controlplane ## start a local control plane for kubectl and `hostns run` (Ctrl-C stops it)
-	$(PY) hack/controlplane/launcher.py
+cluster: $(STAMP) controlplane ## start a local control plane for kubectl and `hostns run` (Ctrl-C stops it); CLUSTER_ARGS=--controllers adds kube-controller-manager
+	$(PY) hack/controlplane/launcher.py $(CLUSTER_ARGS)
 
 demo: $(STAMP) ## local control plane + CRDs + operator + sample pods; DEMO_KUBECONFIG=path uses that cluster instead
 	HOSTNS_DEMO_KUBECONFIG=$(DEMO_KUBECONFIG) $(PY) hack/demo.py

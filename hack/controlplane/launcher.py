@@ -3,8 +3,15 @@
 Like controller-runtime's envtest: real binaries built from Go modules (see
 build.sh), listening on loopback only, with RBAC, client-certificate admin
 credentials and a service-account issuer so the TokenRequest API works. There
-is no kubelet, scheduler or controller-manager: pods stay Pending, which is all
-an operator that only reads pod specs needs.
+is no kubelet or scheduler: pods stay Pending, which is all an operator that
+only reads pod specs needs. With `controllers=True` (`--controllers`) a
+kube-controller-manager runs the workload controllers too (CONTROLLERS below):
+Deployments make real ReplicaSets and pods, CronJobs make Jobs, the garbage
+collector deletes what lost its owner, deleted namespaces go away.
+
+Options: `audit_policy` (the log backend writing `audit_log`), `audit_webhook` (the
+webhook backend posting to the operator under test, see `AuditWebhook`) and
+`controllers` (kube-controller-manager, above).
 
 Importable (`from launcher import ControlPlane`) and runnable:
 `python hack/controlplane/launcher.py` starts one and waits for Ctrl-C.
@@ -12,10 +19,12 @@ Importable (`from launcher import ControlPlane`) and runnable:
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import contextlib
 import hashlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -26,12 +35,21 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 HERE = Path(__file__).resolve().parent
 READY_TIMEOUT = 120.0
 PORT_ATTEMPTS = 3
+# The kube-controller-manager controllers `controllers=True` runs: what turns
+# workloads into pods and cleans up after them, nothing that needs nodes or clouds.
+CONTROLLERS = (
+    "deployment-controller", "replicaset-controller", "job-controller",
+    "cronjob-controller", "garbage-collector-controller", "namespace-controller",
+    "serviceaccount-controller", "serviceaccount-token-controller",
+)
+CONTROLLER_MANAGER_USER = "system:kube-controller-manager"
 
 
 class ControlPlaneError(RuntimeError):
@@ -54,10 +72,13 @@ def build_key() -> str:
     return digest.hexdigest()[:16]
 
 
+BINARIES = ("kube-apiserver", "kube-controller-manager", "etcd")
+
+
 def find_bin_dir() -> Path:
-    """The directory holding the built kube-apiserver and etcd, or a clear error."""
+    """The directory holding the built control plane binaries, or a clear error."""
     bin_dir = cache_root() / build_key() / "bin"
-    missing = [b for b in ("kube-apiserver", "etcd") if not (bin_dir / b).is_file()]
+    missing = [b for b in BINARIES if not (bin_dir / b).is_file()]
     if missing:
         raise ControlPlaneError(
             f"control plane binaries not built ({', '.join(missing)} missing in {bin_dir}); "
@@ -79,6 +100,14 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise ControlPlaneError(f"openssl {args[0]} failed: {result.stderr.strip()}")
 
 
+def _signed_cert(pki: Path, name: str, subject: str, ext: str = "client.ext") -> None:
+    """`<name>.crt`/`<name>.key` signed by the CA in `pki` (a client cert by default)."""
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
+             "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=pki)
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+             "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", f"{name}.crt", cwd=pki)
+
+
 def _make_pki(pki: Path) -> None:
     """A CA, a serving certificate for 127.0.0.1, an admin client cert, a SA signing key."""
     pki.mkdir(parents=True, exist_ok=True)  # a reused workdir gets fresh keys
@@ -88,16 +117,77 @@ def _make_pki(pki: Path) -> None:
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n"
     )
     (pki / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
-    for name, subject, ext in (
-        ("serving", "/CN=127.0.0.1", "serving.ext"),
-        ("admin", "/O=system:masters/CN=hostns-admin", "client.ext"),
+    _signed_cert(pki, "serving", "/CN=127.0.0.1", "serving.ext")
+    _signed_cert(pki, "admin", "/O=system:masters/CN=hostns-admin", "client.ext")
+    _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
+    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+
+
+@dataclass(frozen=True)
+class AuditWebhook:
+    """The audit webhook backend's receiving end, as the operator under test must serve it.
+
+    kube-apiserver POSTs to https://127.0.0.1:`port`/audit, trusting `serving_cert` (signed
+    by the control plane's CA) and presenting a client certificate signed by `client_ca`
+    — a CA of its own, so that no other credential of this control plane (the admin's
+    certificate) passes — and the bearer token in `token_file`.
+    """
+
+    port: int
+    serving_cert: Path
+    serving_key: Path
+    client_ca: Path
+    token_file: Path
+    config_file: Path  # the kubeconfig-format --audit-webhook-config-file
+
+    def operator_args(self) -> list[str]:
+        """`hostns run` flags that serve it, requiring both the certificate and the token."""
+        return [
+            "--audit-webhook-port", str(self.port),
+            "--audit-webhook-cert", str(self.serving_cert),
+            "--audit-webhook-key", str(self.serving_key),
+            "--audit-webhook-client-ca", str(self.client_ca),
+            "--audit-webhook-token-file", str(self.token_file),
+        ]
+
+
+def _make_webhook_pki(pki: Path, port: int) -> AuditWebhook:
+    """The webhook's serving certificate, the API server's client CA, certificate and token."""
+    (pki / "webhook-serving.ext").write_text(
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+    )
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/CN=hostns-audit-client-ca", "-keyout", "webhook-client-ca.key",
+             "-out", "webhook-client-ca.crt", cwd=pki)
+    for name, subject, ca, ext in (
+        ("webhook-serving", "/CN=127.0.0.1", "ca", "webhook-serving.ext"),
+        ("webhook-client", "/CN=kube-apiserver-audit", "webhook-client-ca", "client.ext"),
     ):
         _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
                  "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=pki)
-        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-                 "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", f"{name}.crt", cwd=pki)
-    _openssl("genrsa", "-out", "sa.key", "2048", cwd=pki)
-    _openssl("rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=pki)
+        _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.crt", "-CAkey",
+                 f"{ca}.key", "-CAcreateserial", "-days", "2", "-extfile", ext,
+                 "-out", f"{name}.crt", cwd=pki)
+    token = pki / "webhook-token"
+    token.write_text(secrets.token_urlsafe(32) + "\n")
+    token.chmod(0o600)
+    config = pki / "webhook-kubeconfig"
+    config.write_text("\n".join([
+        "apiVersion: v1", "kind: Config",
+        "clusters:", "- name: hostns-audit", "  cluster:",
+        f"    server: https://127.0.0.1:{port}/audit",
+        f"    certificate-authority: {pki / 'ca.crt'}",
+        "users:", "- name: kube-apiserver", "  user:",
+        f"    client-certificate: {pki / 'webhook-client.crt'}",
+        f"    client-key: {pki / 'webhook-client.key'}",
+        f"    token: {token.read_text().strip()}",
+        "contexts:", "- name: hostns-audit",
+        "  context: {cluster: hostns-audit, user: kube-apiserver}",
+        "current-context: hostns-audit",
+    ]) + "\n")
+    config.chmod(0o600)
+    return AuditWebhook(port, pki / "webhook-serving.crt", pki / "webhook-serving.key",
+                        pki / "webhook-client-ca.crt", token, config)
 
 
 class ControlPlane:
@@ -105,16 +195,26 @@ class ControlPlane:
 
     def __init__(
         self, bin_dir: Path | None = None, workdir: Path | None = None,
-        audit_policy: Path | None = None,
+        audit_policy: Path | None = None, audit_webhook: bool = False,
+        controllers: bool = False,
     ) -> None:
         self.bin_dir = bin_dir
+        # kube-controller-manager with CONTROLLERS, after the API server is ready.
+        self.controllers = controllers
         # With an audit policy, kube-apiserver's log backend writes `audit_log` (JSON
         # lines, blocking mode: an event is on disk before its response is sent).
         self.audit_policy = audit_policy
         self.audit_log: Path | None = None
+        # With `audit_webhook` (needs `audit_policy`), the webhook backend too: batches
+        # POSTed to the operator under test, which serves `self.audit_webhook`.
+        if audit_webhook and audit_policy is None:
+            raise ControlPlaneError("the audit webhook backend needs an audit policy")
+        self.want_audit_webhook = audit_webhook
+        self.audit_webhook: AuditWebhook | None = None
         self._own_workdir = workdir is None
         self.workdir = workdir
         self.url = ""
+        self.controller_manager_url = ""
         self.kubeconfig = Path()
         self._processes: list[subprocess.Popen[bytes]] = []
         self._logs: list[Path] = []
@@ -140,6 +240,10 @@ class ControlPlane:
         try:
             pki = self.workdir / "pki"
             _make_pki(pki)
+            if self.want_audit_webhook:
+                self.audit_webhook = _make_webhook_pki(pki, free_port())
+            if self.controllers:
+                _signed_cert(pki, "controller-manager", f"/CN={CONTROLLER_MANAGER_USER}")
             self._launch_with_retries(bin_dir, pki)
         except BaseException:
             self.stop()
@@ -167,10 +271,13 @@ class ControlPlane:
             "client-key": str(pki / "admin.key"),
         })
         self._wait_ready(pki)
+        if self.controllers:
+            self._start_controller_manager(bin_dir, pki)
 
     @property
     def pids(self) -> list[int]:
-        """Process ids of the running etcd and kube-apiserver (each leads its own group)."""
+        """Process ids of the running etcd, kube-apiserver and kube-controller-manager (if
+        any), each leading its own group."""
         return [process.pid for process in self._processes]
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
@@ -222,6 +329,7 @@ class ControlPlane:
             "--enable-priority-and-fairness=false",
             f"--cert-dir={pki}",
             *self._audit_flags(),
+            *self._audit_webhook_flags(),
         ])
 
     def _audit_flags(self) -> list[str]:
@@ -235,6 +343,48 @@ class ControlPlane:
             "--audit-log-format=json",
             "--audit-log-mode=blocking",
         ]
+
+    def _audit_webhook_flags(self) -> list[str]:
+        if self.audit_webhook is None:
+            return []
+        return [
+            f"--audit-webhook-config-file={self.audit_webhook.config_file}",
+            "--audit-webhook-mode=batch",
+            "--audit-webhook-batch-max-wait=1s",  # tests wait for actors: keep it short
+            "--audit-webhook-initial-backoff=1s",
+        ]
+
+    def _start_controller_manager(self, bin_dir: Path, pki: Path) -> None:
+        """kube-controller-manager as CONTROLLER_MANAGER_USER (bound by the API server's
+        bootstrap RBAC), each controller with its own ServiceAccount's token, serving
+        /healthz on loopback only with our serving certificate; waited for."""
+        assert self.workdir is not None
+        kubeconfig = self.workdir / "controller-manager.kubeconfig"
+        self._write_kubeconfig(kubeconfig, user={
+            "client-certificate": str(pki / "controller-manager.crt"),
+            "client-key": str(pki / "controller-manager.key"),
+        })
+        port = free_port()
+        self._spawn("kube-controller-manager", [
+            str(bin_dir / "kube-controller-manager"),
+            f"--kubeconfig={kubeconfig}",
+            # Its own endpoint trusts our CA for client certificates (no lookup of the
+            # front-proxy CA, which this API server has none of) and asks the API
+            # server's RBAC about anything beyond /healthz, /readyz and /livez.
+            f"--authentication-kubeconfig={kubeconfig}", "--authentication-skip-lookup=true",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            f"--controllers={','.join(CONTROLLERS)}",
+            "--use-service-account-credentials=true",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1", f"--secure-port={port}",
+            f"--tls-cert-file={pki / 'serving.crt'}",
+            f"--tls-private-key-file={pki / 'serving.key'}",
+        ])
+        self.controller_manager_url = f"https://127.0.0.1:{port}"
+        self._wait_healthy(f"{self.controller_manager_url}/healthz", pki, "kube-controller-manager")
 
     def _write_kubeconfig(self, path: Path, user: dict[str, str]) -> None:
         assert self.workdir is not None
@@ -258,6 +408,10 @@ class ControlPlane:
         return path
 
     def _wait_ready(self, pki: Path) -> None:
+        self._wait_healthy(f"{self.url}/readyz", pki, "kube-apiserver")
+
+    def _wait_healthy(self, url: str, pki: Path, name: str) -> None:
+        """Until `url` answers 200 (as admin); any of our processes exiting is an error."""
         context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
         context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
         deadline = time.monotonic() + READY_TIMEOUT
@@ -267,7 +421,6 @@ class ControlPlane:
                     raise ControlPlaneError(
                         f"{log.stem} exited with code {process.returncode}:\n{self._tails()}"
                     )
-            url = f"{self.url}/readyz"
             with (
                 contextlib.suppress(OSError),
                 urllib.request.urlopen(url, context=context, timeout=5) as response,
@@ -275,7 +428,7 @@ class ControlPlane:
                 if response.status == 200:
                     return
             time.sleep(0.5)
-        raise ControlPlaneError(f"kube-apiserver not ready in {READY_TIMEOUT}s:\n{self._tails()}")
+        raise ControlPlaneError(f"{name} not ready in {READY_TIMEOUT}s:\n{self._tails()}")
 
     def _tails(self) -> str:
         parts = []
@@ -292,7 +445,7 @@ class ControlPlane:
             self.workdir = None
 
     def _kill_processes(self) -> None:
-        for process in reversed(self._processes):  # apiserver first, then etcd
+        for process in reversed(self._processes):  # controller manager, apiserver, etcd
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
@@ -320,14 +473,23 @@ def wait_for_signal(alive: Callable[[], bool] = lambda: True) -> None:
         time.sleep(0.5)
 
 
-def main() -> int:
-    plane = ControlPlane()
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Start a local control plane until Ctrl-C.")
+    parser.add_argument(
+        "--controllers", action="store_true",
+        help="also run kube-controller-manager (deployment, replicaset, job, cronjob, "
+             "garbage collector, namespace, serviceaccount controllers)",
+    )
+    args = parser.parse_args(argv)
+    plane = ControlPlane(controllers=args.controllers)
     try:
         plane.start()
     except ControlPlaneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"kube-apiserver ready at {plane.url}")
+    if plane.controllers:
+        print(f"kube-controller-manager healthy at {plane.controller_manager_url}")
     print(f"export KUBECONFIG={plane.kubeconfig}")
     print("Ctrl-C stops it and removes its data.", flush=True)
     try:

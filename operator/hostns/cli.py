@@ -167,6 +167,11 @@ def _scan(args: argparse.Namespace, stdin: IO[Any], stdout: IO[str], stderr: IO[
 def _run(args: argparse.Namespace) -> int:
     try:
         config = with_lease_namespace(config_from_args(args))
+        if config.audit_webhook is not None:  # unreadable TLS or token files: one line, now
+            from hostns.live.auditwebhook import read_token, server_context
+
+            server_context(config.audit_webhook)
+            read_token(config.audit_webhook)
     except ConfigError as exc:
         raise _UsageError(str(exc)) from None
     from hostns.live.runtime import run  # imports kopf: only for the live operator

@@ -109,6 +109,7 @@ def event(
     response: Any = None,
     time: str = TIME,
     audit_id: str | None = None,
+    dry_run: bool = False,
 ) -> dict[str, Any]:
     """One audit event. With `body`, resource, namespace and name come from it, and the
     recorded objects follow `level` (RequestResponse: both; Request: the request's)."""
@@ -131,6 +132,8 @@ def event(
         uri += f"/{subresource}"
     if verb in ("create", "patch"):
         uri += "?fieldManager=kubectl-client-side-apply&fieldValidation=Strict"
+    if dry_run:  # as `kubectl --dry-run=server` sends it
+        uri += ("&" if "?" in uri else "?") + "dryRun=All"
     ref: dict[str, Any] = {"resource": resource, "namespace": namespace}
     if name:
         ref["name"] = name

@@ -40,7 +40,7 @@ from .conftest import Hostns
 JSON_KEYS = [
     "time", "auditID", "verb", "resource", "subresource", "namespace", "name", "kind",
     "workload", "user", "impersonatedUser", "sourceIPs", "userAgent", "decision", "code",
-    "hostNamespaces", "verdict", "uncovered", "exceptions",
+    "dryRun", "hostNamespaces", "verdict", "uncovered", "exceptions",
 ]
 
 KUBE_PROXY = load("kube-proxy-daemonset.yaml")
@@ -136,6 +136,18 @@ CASES: list[Case] = [
      ["Rejected"]),
     ("a resource named like a pod-bearing one in another API group is not judged",
      lambda: [event("create", {**AGENT_SIDECAR, "apiVersion": "example.com/v1"})], []),
+    ("an allowed server-side dry run wrote nothing: counted, not listed, not a Violation",
+     lambda: [event("create", DEBUG_POD, time=LATER, dry_run=True)], []),
+    ("a dry run that admission rejected is still a Rejected attempt",
+     lambda: [event("create", DEBUG_POD, user=MALLORY, code=403, time=LATER, dry_run=True,
+                    response={"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                              "reason": "Forbidden", "code": 403})], ["Rejected"]),
+    ("a dry run the authorizer refused is still Denied",
+     lambda: [event("create", DEBUG_POD, user=MALLORY, decision="forbid", dry_run=True)],
+     ["Denied"]),
+    ("a dryRun parameter of another value is no dry run (the API server refuses it)",
+     lambda: [{**event("create", DEBUG_POD, time=LATER),
+               "requestURI": "/api/v1/namespaces/default/pods?dryRun=all"}], ["Violation"]),
     ("reads of pods are never judged",
      lambda: [event("get", AGENT_SIDECAR), event("list", resource="pods", level="Metadata")], []),
 ]
@@ -542,3 +554,20 @@ def test_the_benchmark_log_is_read_whole_and_each_of_its_writes_judged(tmp_path:
     assert tally.judged == counts["writes"] and 0.005 < counts["writes"] / counts["lines"] < 0.02
     assert listed and {r.verdict for r in listed} == {Verdict.VIOLATION}  # the host-network fifth
     assert reader.stats.skipped == counts["lines"] - counts["writes"]
+
+
+def test_a_server_side_dry_run_is_counted_apart_and_marked_when_listed(
+    hostns: Hostns, tmp_path: Path,
+) -> None:
+    rejected = event("create", DEBUG_POD, user=MALLORY, code=403, time=LATER, dry_run=True,
+                     response={"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                               "reason": "Forbidden", "code": 403})
+    code, results, err = audit_json(hostns, tmp_path, [
+        event("create", DEBUG_POD, time=LATER, dry_run=True), rejected,
+        event("create", DEBUG_POD, time=LATER),
+    ])
+    assert [(r["verdict"], r["dryRun"]) for r in results] == [
+        ("Rejected", True), ("Violation", False)]
+    assert code == 1
+    assert "2 pod/workload writes judged" in err
+    assert "1 server-side dry runs (dryRun=All) not listed" in err

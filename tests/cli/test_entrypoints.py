@@ -100,3 +100,18 @@ def test_the_examples_in_docs_scan_md_are_what_the_command_prints() -> None:
         assert result.stdout in docs
         for line in result.stderr.splitlines():
             assert f"\n{line}\n" in docs
+
+
+@pytest.mark.parametrize(("args", "problem"), [
+    (["--audit-webhook-port", "8443"], "needs --audit-webhook-cert and --audit-webhook-key"),
+    (["--audit-webhook-port", "8443", "--audit-webhook-cert", "/nonexistent/tls.crt",
+      "--audit-webhook-key", "/nonexistent/tls.key", "--audit-webhook-token-file", "/x"],
+     "audit webhook TLS files"),
+])
+def test_hostns_run_refuses_an_unusable_audit_webhook_in_one_line(
+    args: list[str], problem: str,
+) -> None:
+    result = run(HOSTNS, "run", *args)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("hostns run: error: ") and problem in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

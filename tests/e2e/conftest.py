@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -55,16 +56,35 @@ def local_bin_dir() -> Path:
         pytest.skip(f"e2e: {exc}")
 
 
-def _cluster() -> Iterator[ControlPlane | ExternalCluster]:
+def _cluster(
+    controllers: bool = False, audit_policy: Path | None = None,
+) -> Iterator[ControlPlane | ExternalCluster]:
     external = os.environ.get("HOSTNS_E2E_KUBECONFIG")
     if external:
         yield ExternalCluster(Path(external))
         return
-    plane = ControlPlane(bin_dir=local_bin_dir())
+    plane = ControlPlane(bin_dir=local_bin_dir(), controllers=controllers,
+                         audit_policy=audit_policy)
     try:
         plane.start()
     except ControlPlaneError as exc:
         pytest.fail(f"e2e: the local control plane did not start: {exc}")
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+def local_plane(why: str, **options: Any) -> Iterator[ControlPlane]:
+    """A local control plane with launcher options (an audit policy, the audit webhook):
+    skipped with HOSTNS_E2E_KUBECONFIG, whose API server's flags are not ours to set."""
+    if os.environ.get("HOSTNS_E2E_KUBECONFIG"):
+        pytest.skip(f"needs the local control plane: {why}")
+    plane = ControlPlane(bin_dir=local_bin_dir(), **options)
+    try:
+        plane.start()
+    except ControlPlaneError as exc:
+        pytest.fail(f"e2e: the local control plane ({', '.join(options)}) did not start: {exc}")
     try:
         yield plane
     finally:
@@ -86,3 +106,19 @@ def own_control_plane() -> Iterator[ControlPlane | ExternalCluster]:
     running test. With HOSTNS_E2E_KUBECONFIG there is only that cluster.
     """
     yield from _cluster()
+
+
+@pytest.fixture(scope="module")
+def controlled_control_plane() -> Iterator[ControlPlane | ExternalCluster]:
+    """A control plane with kube-controller-manager and the audit log, for one module.
+
+    The shared control plane runs no controllers: the other modules' workloads stay
+    objects (prevention tests create Deployments and DaemonSets to be judged, not
+    run) and their namespaces stay put. The audit log (deploy/audit/audit-policy.yaml)
+    records what the controllers did, as whom. Local only: the tests rely on there
+    being no kubelet (pods stay Pending, so a rollout stops half way and a Job never
+    finishes), and an external cluster's audit log is not readable from here.
+    """
+    if os.environ.get("HOSTNS_E2E_KUBECONFIG"):
+        pytest.skip("needs the local control plane with kube-controller-manager and no kubelet")
+    yield from _cluster(controllers=True, audit_policy=REPO / "deploy" / "audit" / "audit-policy.yaml")

@@ -71,6 +71,17 @@ def install(admin: Kubectl, kustomization: Path) -> None:
     admin.run("create", "namespace", admin.namespace, check=False)
 
 
+def install_openreports_crd(admin: Kubectl) -> None:
+    """The real Report CRD of the OpenReports project, at the version pinned in
+    hack/openreports/go.mod (from its Go module, through the Go module proxy)."""
+    done = subprocess.run(["bash", str(REPO / "hack" / "openreports" / "crd.sh")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, f"OpenReports CRDs: {done.stderr.strip()}"
+    crd = Path(done.stdout.strip()) / "openreports.io_reports.yaml"
+    admin.run("apply", "--server-side", "--force-conflicts", "-f", str(crd))
+    admin.run("wait", "--for=condition=Established", "--timeout=60s", "crd/reports.openreports.io")
+
+
 def operator_identity(admin: Kubectl, control_plane: Any, directory: Path) -> Path:
     """A kubeconfig with a token of the operator's ServiceAccount (not admin)."""
     token = admin.run(

@@ -10,7 +10,6 @@ events we shaped ourselves.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from launcher import ControlPlane, ControlPlaneError
-from tests.e2e.conftest import local_bin_dir
+from launcher import ControlPlane
+from tests.e2e.conftest import local_plane
 from tests.e2e.kube import kubectl, run
 
 pytestmark = pytest.mark.e2e
@@ -42,18 +41,8 @@ spec:
 
 @pytest.fixture(scope="module")
 def audited() -> Iterator[ControlPlane]:
-    if os.environ.get("HOSTNS_E2E_KUBECONFIG"):
-        pytest.skip("needs the local control plane: the audit log of an external cluster "
-                    "is not readable from here")
-    plane = ControlPlane(bin_dir=local_bin_dir(), audit_policy=POLICY)
-    try:
-        plane.start()
-    except ControlPlaneError as exc:
-        pytest.fail(f"e2e: the audited control plane did not start: {exc}")
-    try:
-        yield plane
-    finally:
-        plane.stop()
+    yield from local_plane("the audit log of an external cluster is not readable from here",
+                           audit_policy=POLICY)
 
 
 def _pod(name: str, image: str, **spec: Any) -> str:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,3 +109,46 @@ def test_a_second_control_plane_starts_and_stops_without_leftovers(control_plane
     for pid in json.loads(pids):
         status = Path(f"/proc/{pid}/status")
         assert not status.exists() or "zombie" in status.read_text()
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text.encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue  # gone meanwhile
+    return pids
+
+
+@local_only
+def test_the_launcher_cli_with_controllers_runs_them_and_stops_them() -> None:
+    launcher = subprocess.Popen(
+        [sys.executable, "hack/controlplane/launcher.py", "--controllers"], cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert launcher.stdout is not None
+        lines = []
+        while not lines or not lines[-1].startswith("Ctrl-C"):
+            line = launcher.stdout.readline()
+            assert line, launcher.stderr.read() if launcher.stderr else ""
+            lines.append(line.strip())
+        manager = next(line.split()[-1] for line in lines
+                       if line.startswith("kube-controller-manager healthy at "))
+        assert manager.startswith("https://127.0.0.1:")
+        kubeconfig = Path(next(line.split("=", 1)[1] for line in lines if line.startswith("export")))
+        workdir = kubeconfig.parent
+        assert len(_processes_mentioning(str(workdir))) == 3  # etcd, kube-apiserver, the manager
+        # The replicaset controller works: a Deployment gets its pods.
+        kubectl(kubeconfig, "create", "deployment", "cli", "--image=nginx:1.25", "--replicas=2")
+        deadline = time.monotonic() + 60
+        while kubectl(kubeconfig, "get", "pods", "-o", "name").count("pod/cli-") < 2:
+            assert time.monotonic() < deadline, kubectl(kubeconfig, "get", "all")
+            time.sleep(0.5)
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        assert launcher.wait(timeout=60) == 0
+    assert not workdir.exists()
+    assert _processes_mentioning(str(workdir)) == []

@@ -4,11 +4,11 @@ stores: nothing pruned, nothing refused."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.e2e.harness import Kubectl, install_openreports_crd
 from tests.e2e.kube import kubectl, kubectl_json
 
 from hostns.core.evaluation import EXCEPTED, VIOLATION, ImageUse, PodVerdict
@@ -16,25 +16,13 @@ from hostns.core.findings import finding_body, finding_content, finding_status
 from hostns.core.reports import namespace_report
 from hostns.core.workloads import Workload
 
-REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "e2e-reports"
-
-
-def openreports_crds() -> Path:
-    done = subprocess.run(["bash", str(REPO / "hack" / "openreports" / "crd.sh")],
-                          capture_output=True, text=True, timeout=300, check=False)
-    if done.returncode != 0:
-        pytest.fail(f"OpenReports CRDs: {done.stderr.strip()}")
-    return Path(done.stdout.strip())
 
 
 @pytest.fixture(scope="module")
 def cluster(control_plane: Any) -> Path:
     kubeconfig = Path(control_plane.kubeconfig)
-    crds = openreports_crds()
-    kubectl(kubeconfig, "apply", "-f", str(crds / "openreports.io_reports.yaml"))
-    kubectl(kubeconfig, "wait", "--for=condition=Established", "--timeout=60s",
-            "crd/reports.openreports.io")
+    install_openreports_crd(Kubectl(kubeconfig, NAMESPACE))
     kubectl(kubeconfig, "create", "namespace", NAMESPACE)
     return kubeconfig
 

@@ -34,6 +34,9 @@ class FakeKube:
         self.watch_opened = asyncio.Event()
         self.pod_writes = 0  # stays 0: there is no pod write method at all
         self.params: dict[str, dict[str, Any]] = {}  # --prevention's parameter object
+        # --reports openreports: Reports by (namespace, name); versions as the server counts.
+        self.reports: dict[tuple[str, str], dict[str, Any]] = {}
+        self.report_versions = 0
 
     def fail(self, method: str, *statuses: int) -> None:
         self.failures[method].extend(statuses)
@@ -112,6 +115,46 @@ class FakeKube:
         self.writes += 1
         self.params[name] = body
         return body
+
+    # --- OpenReports Reports ---
+    def _stored_report(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.report_versions += 1
+        stored = copy.deepcopy(body)
+        stored["metadata"]["resourceVersion"] = str(self.report_versions)
+        self.reports[stored["metadata"]["namespace"], stored["metadata"]["name"]] = stored
+        return copy.deepcopy(stored)
+
+    async def list_reports(self, namespace: str | None) -> list[dict[str, Any]]:
+        self._enter("list_reports")
+        return [copy.deepcopy(b) for (ns, _), b in self.reports.items()
+                if (namespace is None or ns == namespace)
+                and b["metadata"].get("labels", {}).get("app.kubernetes.io/managed-by")
+                == "hostns-operator"]
+
+    async def get_report(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self._enter("get_report")
+        body = self.reports.get((namespace, name))
+        return copy.deepcopy(body) if body is not None else None
+
+    async def create_report(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter("create_report")
+        if (body["metadata"]["namespace"], body["metadata"]["name"]) in self.reports:
+            raise api_error(409, "already exists")
+        return self._stored_report(body)
+
+    async def replace_report(self, namespace: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter("replace_report")
+        stored = self.reports.get((namespace, name))
+        if stored is None:
+            raise api_error(404, "not found")
+        if body["metadata"].get("resourceVersion") != stored["metadata"]["resourceVersion"]:
+            raise api_error(409, "the object has been modified")
+        return self._stored_report(body)
+
+    async def delete_report(self, namespace: str, name: str) -> None:
+        self._enter("delete_report")
+        if self.reports.pop((namespace, name), None) is None:
+            raise api_error(404, "not found")
 
     async def create_event(self, namespace: str, body: dict[str, Any]) -> None:
         self._enter("create_event")

@@ -95,3 +95,70 @@ async def test_without_prevention_no_parameter_object_is_touched() -> None:
     finally:
         await controller.stop()
     assert kube.params == {} and not [c for c in kube.calls if "admission_params" in c]
+
+
+def _report(kube: FakeKube, namespace: str) -> dict[str, object] | None:
+    return kube.reports.get((namespace, "hostns-operator"))
+
+
+async def test_with_reports_the_namespace_report_follows_its_findings() -> None:
+    kube = FakeKube()
+    kube.pod_pages = [[pod_body("agent", hostNetwork=True)]]
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01, reports="openreports"))  # type: ignore[arg-type]
+    await controller.start()
+    try:
+        await until(lambda: _report(kube, "apps"))
+        report = _report(kube, "apps")
+        assert report is not None and report["summary"] == {
+            "pass": 0, "fail": 1, "warn": 0, "error": 0, "skip": 0}
+        await controller.on_pod_event("DELETED", pod_body("agent", hostNetwork=True))
+        await until(lambda: kube.findings["apps", "pod-agent"]["status"]["verdict"] == "Resolved")
+        await until(lambda: _report(kube, "apps") is None)  # no stale result
+    finally:
+        await controller.stop()
+    assert kube.calls.count("create_report") == 1
+
+
+async def test_a_missing_report_crd_stalls_neither_findings_nor_health() -> None:
+    kube = FakeKube()
+    kube.fail("list_reports", 404)
+    kube.pod_pages = [[pod_body("agent", hostNetwork=True)]]
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01, reports="openreports"))  # type: ignore[arg-type]
+    await controller.start()
+    try:
+        await until(lambda: kube.findings.get(("apps", "pod-agent"), {}).get("status"))
+        await until(lambda: controller.metrics.registry.get_sample_value(
+            "hostns_reports_failing") == 1)
+        assert controller.healthy()
+        await until(controller.ready)
+        await until(lambda: _report(kube, "apps"))  # installed since: retried with back-off
+    finally:
+        await controller.stop()
+
+
+async def test_a_standby_writes_no_report() -> None:
+    kube = FakeKube()
+    kube.pod_pages = [[pod_body("agent", hostPID=True)]]
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01, reports="openreports"))  # type: ignore[arg-type]
+    await controller.watch_standby()
+    try:
+        await until(controller.ready)
+        await asyncio.sleep(0.1)
+        assert not [c for c in kube.calls if c.endswith("_report") or c == "list_reports"]
+        await controller.start()  # the Lease is ours
+        await until(lambda: _report(kube, "apps"))
+    finally:
+        await controller.stop()
+
+
+async def test_without_reports_no_report_is_touched() -> None:
+    kube = FakeKube()
+    kube.pod_pages = [[pod_body("agent", hostNetwork=True)]]
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01))  # type: ignore[arg-type]
+    await controller.start()
+    try:
+        await until(lambda: kube.findings.get(("apps", "pod-agent"), {}).get("status"))
+        await asyncio.sleep(0.05)
+    finally:
+        await controller.stop()
+    assert kube.reports == {} and not [c for c in kube.calls if "report" in c]

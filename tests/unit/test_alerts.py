@@ -192,6 +192,7 @@ async def served_sample_names(port: int) -> set[str]:
     metrics.set_findings({("Violation", "hostNetwork"): 1})
     metrics.transitions.labels("Violation").inc()
     metrics.pod_watch_activity.labels("*").set_to_current_time()
+    metrics.audit_requests.labels("accepted").inc()
     statuses = ExceptionStatuses(FakeKube(), metrics, lambda: NOW)  # type: ignore[arg-type]
     await statuses.update({"debug": compile_exception({
         "metadata": {"name": "debug"},

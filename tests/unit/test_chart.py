@@ -203,6 +203,8 @@ EQUIVALENT = [
     pytest.param("deploy/base", ("deploy/components/prevention-deny",),
                  ["prevention.enabled=true", "prevention.deny=true"],
                  id="prevention-deny-vs-component"),
+    pytest.param("deploy/base", ("deploy/components/openreports",),
+                 ["reports.openreports.enabled=true"], id="openreports-vs-component"),
     pytest.param("deploy/examples/full", (),
                  ["serviceMonitor.enabled=true", "networkPolicy.enabled=true",
                   "prometheusRule.enabled=true"],
@@ -337,6 +339,22 @@ SETTINGS: dict[str, tuple[str, str, dict[str, Any]]] = {
                                        {"leader_elect_seconds": 30.0}),
     "config.verbose": ("true", "--verbose", {"verbose": True}),
     "prevention.enabled": ("true", "HOSTNS_PREVENTION", {"prevention": True}),
+    "reports.openreports.enabled": ("true", "HOSTNS_REPORTS", {"reports": "openreports"}),
+    "auditWebhook.enabled": ("true", "HOSTNS_AUDIT_WEBHOOK_PORT", {"audit_webhook.port": 8443}),
+    "auditWebhook.port": ("9443", "HOSTNS_AUDIT_WEBHOOK_PORT", {"audit_webhook.port": 9443}),
+    "auditWebhook.tlsSecret": ("audit-tls", "HOSTNS_AUDIT_WEBHOOK_CERT", {
+        "audit_webhook.cert": Path("/etc/hostns/audit-webhook/tls.crt"),
+        "audit_webhook.key": Path("/etc/hostns/audit-webhook/tls.key"),
+        "audit_webhook.client_ca": Path("/etc/hostns/audit-webhook/ca.crt")}),
+    "auditWebhook.tokenSecret": ("audit-token", "HOSTNS_AUDIT_WEBHOOK_TOKEN_FILE", {
+        "audit_webhook.token_file": Path("/etc/hostns/audit-webhook-token/token")}),
+    "auditWebhook.maxBody": ("4Mi", "HOSTNS_AUDIT_WEBHOOK_MAX_BODY",
+                             {"audit_webhook.max_body": 4 << 20}),
+}
+#: Variables rendered from a value listed above for another variable.
+ALSO_SET = {
+    "HOSTNS_AUDIT_WEBHOOK_KEY": "auditWebhook.tlsSecret",
+    "HOSTNS_AUDIT_WEBHOOK_CLIENT_CA": "auditWebhook.clientCA (with auditWebhook.tlsSecret)",
 }
 
 
@@ -366,7 +384,7 @@ def test_every_flag_of_hostns_run_has_a_value() -> None:
              a.option_strings[0] for a in parser._actions if a.option_strings}
     flags -= {"-h", "--help"}
     readme = (REPO / "README.md").read_text()
-    covered = {env for _, env, _ in SETTINGS.values()}
+    covered = {env for _, env, _ in SETTINGS.values()} | set(ALSO_SET)
     for flag in flags:
         row = next((line for line in readme.splitlines()
                     if line.startswith("|") and f"`{flag}" in line), None)
@@ -381,9 +399,14 @@ def test_each_value_reaches_the_operator_as_its_setting(value: str) -> None:
     sets = [f"{value}={setting}"]
     if value.startswith("config.leaderElection."):
         sets.append("ha.enabled=true")
+    if value.startswith("auditWebhook."):
+        sets = [f"auditWebhook.{k}" for k in ("enabled=true", "tlsSecret=audit-tls")] + sets
     config = _operator_config(_deployment(*sets))
     for field, want in expected.items():
-        assert getattr(config, field) == want, f"{value}={setting} ({variable})"
+        got: Any = config
+        for part in field.split("."):
+            got = getattr(got, part)
+        assert got == want, f"{value}={setting} ({variable})"
 
 
 def test_default_values_leave_the_operators_defaults_where_deploy_base_does() -> None:
@@ -401,6 +424,36 @@ def test_the_port_value_moves_the_container_port_and_the_service_together() -> N
     service = next(o for o in objs if o["kind"] == "Service")
     assert service["spec"]["ports"][0]["port"] == 9090
     assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+
+
+def test_the_audit_webhook_mounts_its_secrets_and_gets_a_service_and_a_port() -> None:
+    objs = template("auditWebhook.enabled=true", "auditWebhook.tlsSecret=audit-tls",
+                    "auditWebhook.tokenSecret=audit-token", "networkPolicy.enabled=true")
+    pod = next(o for o in objs if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert {"name": "audit-webhook", "containerPort": 8443, "protocol": "TCP"} in \
+        container["ports"]
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"audit-webhook": "audit-tls", "audit-webhook-token": "audit-token"}
+    assert all(m["readOnly"] for m in container["volumeMounts"] if m["name"] in secrets)
+    service = next(o for o in objs if o["kind"] == "Service"
+                   and o["metadata"]["name"].endswith("-audit-webhook"))
+    assert service["spec"]["ports"] == [
+        {"name": "audit-webhook", "port": 8443, "targetPort": "audit-webhook", "protocol": "TCP"}]
+    policy = next(o for o in objs if o["kind"] == "NetworkPolicy")
+    assert {"ports": [{"port": "audit-webhook", "protocol": "TCP"}]} in policy["spec"]["ingress"]
+    assert len([o for o in template() if o["kind"] == "Service"]) == 1  # off by default
+
+
+@pytest.mark.parametrize(("sets", "problem"), [
+    (["auditWebhook.enabled=true"], "needs auditWebhook.tlsSecret"),
+    (["auditWebhook.enabled=true", "auditWebhook.tlsSecret=t", "auditWebhook.clientCA=false"],
+     "the API server must be authenticated"),
+])
+def test_the_audit_webhook_values_fail_closed(sets: list[str], problem: str) -> None:
+    result = helm("template", "x", str(CHART), *[a for s in sets for a in ("--set", s)],
+                  check=False)
+    assert result.returncode != 0 and problem in result.stderr
 
 
 def test_ha_lease_settings_move_the_role_with_the_lease() -> None:
@@ -470,12 +523,19 @@ def test_the_prometheus_rule_carries_selector_labels_and_prometheus_templates_ve
     assert not [o for o in template() if o["kind"] == "PrometheusRule"], "off by default"
 
 
-def test_enabling_openreports_is_refused_until_the_operator_supports_it() -> None:
-    result = helm("template", RELEASE, str(CHART), "--set", "reports.openreports.enabled=true",
-                  check=False)
-    assert result.returncode != 0
-    assert "reports.openreports.enabled: the operator" in result.stderr, result.stderr
-    assert not [o for o in template() if "report" in o["kind"].lower()]
+def test_openreports_off_renders_nothing_of_openreports_io() -> None:
+    assert not [o for o in template() if "openreports" in json.dumps(o)]
+
+
+def test_openreports_with_watched_namespaces_grants_reports_there_only() -> None:
+    objs = template("reports.openreports.enabled=true", "config.namespaces={team-a,team-b}")
+    reporting = [o for o in objs if "openreports" in o["metadata"]["name"]]
+    assert sorted((o["kind"], o["metadata"]["namespace"]) for o in reporting) == [
+        ("Role", "team-a"), ("Role", "team-b"), ("RoleBinding", "team-a"),
+        ("RoleBinding", "team-b")]
+    component = next(o for o in kustomize("deploy/components/openreports")
+                     if o["kind"] == "ClusterRole" and "openreports" in o["metadata"]["name"])
+    assert all(o["rules"] == component["rules"] for o in reporting if o["kind"] == "Role")
 
 
 # --- lint and metadata ---------------------------------------------------------------------
@@ -483,7 +543,8 @@ def test_enabling_openreports_is_refused_until_the_operator_supports_it() -> Non
 
 @pytest.mark.parametrize("sets", [
     [], ["ha.enabled=true", "serviceMonitor.enabled=true", "networkPolicy.enabled=true",
-         "prometheusRule.enabled=true", "config.namespaces={team-a}"],
+         "prometheusRule.enabled=true", "config.namespaces={team-a}",
+         "reports.openreports.enabled=true"],
 ], ids=["default", "every-switch-on"])
 def test_helm_lint_strict_passes(sets: list[str]) -> None:
     args = ["lint", "--strict", str(CHART)]
@@ -511,7 +572,8 @@ def test_checkov_passes_on_every_rendering_of_the_chart(tmp_path: Path) -> None:
         "default": [], "ha": ["ha.enabled=true"], "namespaced": ["config.namespaces={team-a}"],
         "everything": ["namespace.create=true", "ha.enabled=true", "serviceMonitor.enabled=true",
                        "prometheusRule.enabled=true",
-                       "networkPolicy.enabled=true", "image.digest=sha256:" + "ab" * 32],
+                       "networkPolicy.enabled=true", "reports.openreports.enabled=true",
+                       "image.digest=sha256:" + "ab" * 32],
     }.items():
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump_all(template(*sets)))
     result = _checkov("--framework", "kubernetes", "-d", str(tmp_path))

@@ -162,3 +162,19 @@ def test_prevention_is_off_unless_asked_for(argv: list[str], env: dict[str, str]
 def test_a_bad_prevention_value_is_refused() -> None:
     with pytest.raises(ConfigError, match="HOSTNS_PREVENTION"):
         settings([], {"HOSTNS_PREVENTION": "maybe"})
+
+
+@pytest.mark.parametrize(("argv", "env", "expected"), [
+    ([], {}, "none"),
+    (["--reports", "openreports"], {}, "openreports"),
+    ([], {"HOSTNS_REPORTS": "openreports"}, "openreports"),
+    (["--reports", "none"], {"HOSTNS_REPORTS": "openreports"}, "none"),
+])
+def test_reports_are_off_unless_asked_for(argv: list[str], env: dict[str, str],
+                                          expected: str) -> None:
+    assert settings(argv, env).reports == expected
+
+
+def test_an_unknown_reports_output_is_refused() -> None:
+    with pytest.raises(ConfigError, match="invalid reports output 'policyreport'"):
+        settings([], {"HOSTNS_REPORTS": "policyreport"})

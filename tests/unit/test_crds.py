@@ -20,6 +20,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hostns.core.actors import ACTOR_LIMIT
 from hostns.core.images import ImageError, parse_pattern
 
 CRDS = Path(__file__).resolve().parents[2] / "crds"
@@ -499,7 +500,7 @@ def test_finding_status_fields() -> None:
     status = schema(FINDINGS, "status")["properties"]
     assert set(status) == {
         "verdict", "summary", "severity", "riskScore", "hostNamespaces", "pods", "images",
-        "exceptions", "firstSeen", "lastTransitionTime", "resolvedAt", "conditions",
+        "exceptions", "actors", "firstSeen", "lastTransitionTime", "resolvedAt", "conditions",
     }
     assert status["verdict"]["enum"] == ["Violation", "Excepted", "Resolved"]
     assert status["severity"]["enum"] == ["low", "medium", "high", "critical"]
@@ -513,6 +514,12 @@ def test_finding_status_fields() -> None:
     assert status["pods"]["properties"]["names"]["maxItems"] == 50
     assert set(status["images"]["items"]["properties"]) == {"image", "hostNamespaces", "uncovered"}
     assert set(status["exceptions"]["items"]["properties"]) == {"name", "reason"}
+    actors = status["actors"]
+    assert actors["maxItems"] == ACTOR_LIMIT  # what the operator keeps, never more
+    assert set(actors["items"]["properties"]) == {
+        "username", "groups", "impersonatedUser", "sourceIPs", "userAgent", "verb", "resource",
+        "subresource", "name", "time", "auditID",
+    }
     for stamp in ("firstSeen", "lastTransitionTime", "resolvedAt"):
         assert status[stamp]["format"] == "date-time"
     assert status["resolvedAt"]["nullable"] is True  # the operator clears it with null

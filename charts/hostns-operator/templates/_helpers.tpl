@@ -100,7 +100,26 @@ The ClusterRole's rules on namespaced objects. In namespace-restricted mode
 Values the schema cannot judge alone.
 */}}
 {{- define "hostns-operator.validate" -}}
-{{- if .Values.reports.openreports.enabled }}
-{{- fail "reports.openreports.enabled: the operator (appVersion 0.1.0) has no --reports flag yet; OpenReports output is coming (issue 11). Leave it false." }}
+{{- if .Values.auditWebhook.enabled }}
+{{- if not .Values.auditWebhook.tlsSecret }}
+{{- fail "auditWebhook.enabled needs auditWebhook.tlsSecret: a Secret with tls.crt, tls.key (and ca.crt for clientCA)" }}
 {{- end }}
+{{- if and (not .Values.auditWebhook.clientCA) (not .Values.auditWebhook.tokenSecret) }}
+{{- fail "auditWebhook.enabled needs clientCA or tokenSecret: the API server must be authenticated" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The operator's rights on its own OpenReports Reports (deploy/components/openreports/rbac.yaml
+says why each verb).
+*/}}
+{{- define "hostns-operator.openreportsRules" -}}
+- apiGroups: ["openreports.io"]
+  resources: ["reports"]
+  verbs: ["list", "create"]
+- apiGroups: ["openreports.io"]
+  resources: ["reports"]
+  resourceNames: ["hostns-operator"]
+  verbs: ["get", "update", "delete"]
 {{- end }}

@@ -41,7 +41,8 @@ RESOLVED: Final = Verdict.RESOLVED
 MAX_POD_NAMES: Final = 20
 #: The fields of a finding's status that describe the workload (no timestamps).
 CONTENT_KEYS: Final = (
-    "verdict", "summary", "severity", "riskScore", "hostNamespaces", "pods", "images", "exceptions"
+    "verdict", "summary", "severity", "riskScore", "hostNamespaces", "pods", "images", "exceptions",
+    "actors",  # who wrote the pods or template (core.actors; only with the audit webhook)
 )
 _KEPT_WHEN_RESOLVED = ("summary", "severity", "riskScore", "hostNamespaces", "images", "exceptions")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -59,6 +59,27 @@ class Config:
     verbose: bool = False
     # Keep the admission policy's parameter object (hostns.live.prevention_writer).
     prevention: bool = False
+    # Where results are also written (SPEC 8): "none", or "openreports" (one
+    # openreports.io Report per namespace, hostns.live.report_writer).
+    reports: str = "none"
+    # The kube-apiserver audit webhook (hostns.live.auditwebhook): 0 is off.
+    audit_webhook: AuditWebhookConfig | None = None
+
+
+REPORTS_OUTPUTS = ("none", "openreports")
+
+DEFAULT_MAX_BODY = 16 << 20
+
+
+@dataclass(frozen=True)
+class AuditWebhookConfig:
+    port: int
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+    token_file: Path | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    host: str = "0.0.0.0"
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,6 +139,44 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "Active exceptions, for deploy/components/prevention (env HOSTNS_PREVENTION; "
         "default off)",
     )
+    parser.add_argument(
+        "--reports", choices=REPORTS_OUTPUTS,
+        help="also keep one OpenReports Report (openreports.io/v1alpha1) per namespace in step "
+        "with its findings, for Policy Reporter and other report consumers; needs the Report "
+        "CRD and deploy/components/openreports (env HOSTNS_REPORTS; default none)",
+    )
+    webhook = parser.add_argument_group(
+        "audit webhook", "receive kube-apiserver's audit webhook backend, so findings name "
+        "who wrote the pods (status.actors; docs/audit.md)",
+    )
+    webhook.add_argument(
+        "--audit-webhook-port", type=int, metavar="PORT",
+        help="serve the audit webhook over HTTPS on this port (env HOSTNS_AUDIT_WEBHOOK_PORT; "
+        "default 0: off)",
+    )
+    webhook.add_argument(
+        "--audit-webhook-cert", metavar="FILE",
+        help="serving certificate, PEM (env HOSTNS_AUDIT_WEBHOOK_CERT; required with the port)",
+    )
+    webhook.add_argument(
+        "--audit-webhook-key", metavar="FILE",
+        help="serving private key, PEM (env HOSTNS_AUDIT_WEBHOOK_KEY; required with the port)",
+    )
+    webhook.add_argument(
+        "--audit-webhook-client-ca", metavar="FILE",
+        help="CA bundle the API server's client certificate must chain to "
+        "(env HOSTNS_AUDIT_WEBHOOK_CLIENT_CA)",
+    )
+    webhook.add_argument(
+        "--audit-webhook-token-file", metavar="FILE",
+        help="file holding the bearer token the API server must send "
+        "(env HOSTNS_AUDIT_WEBHOOK_TOKEN_FILE); with --audit-webhook-client-ca, both are required",
+    )
+    webhook.add_argument(
+        "--audit-webhook-max-body", metavar="BYTES",
+        help="largest request body accepted, in bytes, or with Ki/Mi (env "
+        "HOSTNS_AUDIT_WEBHOOK_MAX_BODY; default 16Mi); larger bodies get 413",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
 
 
@@ -153,6 +212,9 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
     events = pick_bool(args.events, "HOSTNS_EVENTS", default.events)
     prevention = pick_bool(getattr(args, "prevention", None), "HOSTNS_PREVENTION",
                            default.prevention)
+    reports = pick(getattr(args, "reports", None), "HOSTNS_REPORTS") or default.reports
+    if reports not in REPORTS_OUTPUTS:
+        raise ConfigError(f"invalid reports output {reports!r}: use {' or '.join(REPORTS_OUTPUTS)}")
     leader_elect = pick_bool(args.leader_elect, "HOSTNS_LEADER_ELECT", default.leader_elect)
     lease_duration = pick(args.leader_elect_duration, "HOSTNS_LEADER_ELECT_DURATION")
     leader_elect_seconds = parse_duration(lease_duration) if lease_duration \
@@ -160,6 +222,7 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
     if leader_elect_seconds < 3:
         raise ConfigError(f"invalid leader election duration {lease_duration!r}: use at least 3s")
     return Config(
+        audit_webhook=_audit_webhook(args, pick),
         namespaces=namespaces,
         retention_seconds=parse_duration(retention) if retention else default.retention_seconds,
         log_format=log_format,
@@ -175,6 +238,56 @@ def config_from_args(args: argparse.Namespace, env: Mapping[str, str] | None = N
         leader_elect_seconds=leader_elect_seconds,
         verbose=bool(args.verbose),
         prevention=prevention,
+        reports=reports,
+    )
+
+
+_SIZE = re.compile(r"^(\d+)(Ki|Mi)?$")
+
+
+def _size(text: str) -> int:
+    match = _SIZE.match(text.strip())
+    if not match or int(match[1]) == 0:
+        raise ConfigError(
+            f"invalid size {text!r}: use a positive number of bytes, or e.g. 512Ki, 16Mi"
+        )
+    return int(match[1]) * {None: 1, "Ki": 1 << 10, "Mi": 1 << 20}[match[2]]
+
+
+def _audit_webhook(
+    args: argparse.Namespace, pick: Callable[[str | None, str], str | None]
+) -> AuditWebhookConfig | None:
+    """The webhook's settings, or None when it is off. Fails closed: a port without a
+    serving certificate, or without any way to authenticate the caller, is an error."""
+    given = getattr(args, "audit_webhook_port", None)
+    port_text = pick(str(given) if given is not None else None, "HOSTNS_AUDIT_WEBHOOK_PORT")
+    if not port_text or port_text.strip() == "0":
+        return None
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"invalid audit webhook port {port_text!r}") from None
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"invalid audit webhook port {port}: use 1..65535 (0: off)")
+
+    def path(flag: str, var: str) -> Path | None:
+        value = pick(getattr(args, flag, None), var)
+        return Path(value) if value else None
+
+    cert = path("audit_webhook_cert", "HOSTNS_AUDIT_WEBHOOK_CERT")
+    key = path("audit_webhook_key", "HOSTNS_AUDIT_WEBHOOK_KEY")
+    if cert is None or key is None:
+        raise ConfigError("--audit-webhook-port needs --audit-webhook-cert and --audit-webhook-key "
+                          "(the webhook is served over HTTPS only)")
+    client_ca = path("audit_webhook_client_ca", "HOSTNS_AUDIT_WEBHOOK_CLIENT_CA")
+    token_file = path("audit_webhook_token_file", "HOSTNS_AUDIT_WEBHOOK_TOKEN_FILE")
+    if client_ca is None and token_file is None:
+        raise ConfigError("--audit-webhook-port needs --audit-webhook-client-ca or "
+                          "--audit-webhook-token-file: the caller must be authenticated")
+    max_body = pick(getattr(args, "audit_webhook_max_body", None), "HOSTNS_AUDIT_WEBHOOK_MAX_BODY")
+    return AuditWebhookConfig(
+        port=port, cert=cert, key=key, client_ca=client_ca, token_file=token_file,
+        max_body=_size(max_body) if max_body else DEFAULT_MAX_BODY,
     )
 
 

@@ -6,6 +6,11 @@
 - `FindingWriter` writes dirty workloads' findings in arrival order, through the
   `FindingStore` (the mirror of stored findings).
 - `ExceptionStatuses` keeps exceptions' `status`; `EventPoster` posts Events.
+- With `--prevention`, `PreventionWriter` keeps the admission parameter object; with
+  `--reports openreports`, `ReportWriter` keeps one OpenReports Report per namespace
+  in step with the `FindingStore` (told of each change, after the first listing).
+- `Attribution` reads the audit webhook's batches: who wrote each workload's pods
+  or template; `flush` writes them into the finding (`status.actors`).
 
 kopf hands exception events to `on_exception_event`. The loops here re-evaluate
 on a policy change or an exception's expiry, refresh exception statuses,
@@ -23,13 +28,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hostns.core.actors import actor_phrase, is_controller, latest_person, with_actors
 from hostns.core.bodies import field
 from hostns.core.evaluation import Verdict
+from hostns.core.exceptions import format_time
 from hostns.core.findings import violation_message
 from hostns.core.workloads import Workload
+from hostns.live.attribution import Attribution
 from hostns.live.backoff import Backoff
 from hostns.live.config import Config
-from hostns.live.events import finding_event
+from hostns.live.events import actor_event, finding_event
 from hostns.live.exception_statuses import ExceptionStatuses
 from hostns.live.finding_store import FindingStore, Transition
 from hostns.live.intake import PodIntake
@@ -38,6 +46,7 @@ from hostns.live.metrics import Metrics
 from hostns.live.podwatch import PodWatch
 from hostns.live.posting import EventPoster
 from hostns.live.prevention_writer import KubeParamsClient, PreventionWriter
+from hostns.live.report_writer import ReportWriter
 from hostns.live.state import ClusterState
 from hostns.live.tasks import cancel_and_wait
 from hostns.live.writer import FindingWriter
@@ -75,6 +84,11 @@ class Controller:
             self.state, self.findings, self.poster, self.writer.mark, self.metrics, clock,
             settle_seconds=config.coalesce_seconds,
         )
+        self.attribution = Attribution(
+            self.metrics, on_actor=self._on_actor,
+            tracked=lambda w: w in self.findings or w in self.state.workloads,
+            namespaces=frozenset(config.namespaces),
+        )
         self.watches = [
             PodWatch(kube, namespace, self.intake, self.metrics) for namespace in self.namespaces
         ]
@@ -82,6 +96,14 @@ class Controller:
         self.prevention = (
             PreventionWriter(KubeParamsClient(kube), clock=clock) if config.prevention else None
         )
+        # --reports openreports: one Report per namespace follows the finding store.
+        self.reports = ReportWriter(
+            kube, self.metrics, self.findings.by_namespace, namespaces=self.namespaces,
+            coalesce_seconds=config.coalesce_seconds, defer_while=lambda: self.writer.due > 0,
+            resync_seconds=config.resync_seconds,
+        ) if config.reports == "openreports" else None
+        if self.reports is not None:
+            self.findings.on_change = self.reports.mark
         self._policy_changed = asyncio.Event()
         self._statuses_due = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -122,9 +144,12 @@ class Controller:
             asyncio.create_task(self._policy_loop(), name="hostns-policy"),
             asyncio.create_task(self._status_loop(), name="hostns-statuses"),
             asyncio.create_task(self._gc_loop(), name="hostns-retention"),
+            asyncio.create_task(self.attribution.run(), name="hostns-attribution"),
         ]
         if self.prevention is not None:
             self._tasks.append(asyncio.create_task(self.prevention.run(), name="hostns-prevention"))
+        if self.reports is not None:
+            self._tasks.append(asyncio.create_task(self.reports.run(), name="hostns-reports"))
         if self.config.resync_seconds > 0:
             self._tasks.append(asyncio.create_task(self._resync_loop(), name="hostns-resync"))
 
@@ -184,6 +209,8 @@ class Controller:
         self.intake.starting = False
         self.writer.mark(self.findings.workloads())
         self.writer.release()
+        if self.reports is not None:
+            self.reports.release()
         self._statuses_due.set()
         self._ready = True
         logger.info(
@@ -249,13 +276,36 @@ class Controller:
     async def flush(self, workload: Workload) -> None:
         """Bring one finding in line with the picture; write only what changed."""
         known = self.findings.get(workload)
-        content = self.state.content_of(workload, known.status if known else None)
+        stored = known.status if known else None
+        content = self.state.content_of(workload, stored)
         if content is None:
             return
+        content = with_actors(content, self.attribution.actors(workload), stored)
+        before = {a.get("auditID") for a in (stored or {}).get("actors") or []}
         transition = await self.findings.sync(workload, content)
         self.state.forget_departure(workload)
         if transition is not None:
             self._on_transition(transition)
+        elif content["verdict"] == Verdict.VIOLATION:
+            self._announce_actor(workload, content, before)
+
+    def _on_actor(self, workload: Workload) -> None:
+        """An audit event named who wrote this workload: its finding should say so."""
+        if not self.intake.standby:
+            self.writer.mark([workload])
+
+    def _announce_actor(
+        self, workload: Workload, content: Mapping[str, Any], before: set[Any]
+    ) -> None:
+        """A Violation whose writer became known after its Event (audit batches come
+        later than the pod watch): one more Event on the finding names them."""
+        person = latest_person(content.get("actors") or [])
+        if person is None or is_controller(person) or person.get("auditID") in before:
+            return  # nobody new; a controller's writes are recorded, never announced
+        known = self.findings.get(workload)
+        event = actor_event(workload, actor_phrase(person), format_time(self.clock()),
+                            known.uid if known else None)
+        self.poster.post(workload.namespace, event, "finding")
 
     def _write_failed(self, workload: Workload, exc: Exception) -> None:
         self.metrics.api_errors.labels("write_finding").inc()
@@ -284,6 +334,9 @@ class Controller:
             },
         )
         message = status["conditions"][0]["message"]
+        person = latest_person(status.get("actors") or [])
+        if person is not None:
+            message += f"; last written by {actor_phrase(person)}"
         event = finding_event(workload, verdict, message, transition.now, transition.uid)
         self.poster.post(workload.namespace, event, "finding")
 

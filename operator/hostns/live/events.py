@@ -21,6 +21,8 @@ FINDING_REASONS: Final = {
     "Excepted": "HostNamespaceExcepted",
     RESOLVED: "HostNamespaceResolved",
 }
+#: On a Violation finding, when its writer became known after the verdict's Event.
+ACTOR_REASON: Final = "HostNamespaceViolationWrittenBy"
 _INSTANCE = socket.gethostname()
 
 
@@ -55,9 +57,7 @@ def pod_violation_event(
     return event_body(involved, "Warning", POD_VIOLATION_REASON, message, now)
 
 
-def finding_event(
-    workload: Workload, verdict: str, message: str, now: str, uid: str | None = None
-) -> dict[str, Any]:
+def _finding_ref(workload: Workload, uid: str | None) -> dict[str, str]:
     involved = {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -66,5 +66,20 @@ def finding_event(
     }
     if uid:
         involved["uid"] = uid
+    return involved
+
+
+def actor_event(
+    workload: Workload, phrase: str, now: str, uid: str | None = None
+) -> dict[str, Any]:
+    """A Warning on a Violation finding naming who wrote the workload's pods or template."""
+    message = f"{workload.kind} {workload.name} violates; written by {phrase}"
+    return event_body(_finding_ref(workload, uid), "Warning", ACTOR_REASON, message, now)
+
+
+def finding_event(
+    workload: Workload, verdict: str, message: str, now: str, uid: str | None = None
+) -> dict[str, Any]:
     event_type = "Warning" if verdict == VIOLATION else "Normal"
-    return event_body(involved, event_type, FINDING_REASONS[verdict], message, now)
+    reason = FINDING_REASONS[verdict]
+    return event_body(_finding_ref(workload, uid), event_type, reason, message, now)

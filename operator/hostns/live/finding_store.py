@@ -5,6 +5,9 @@ workload's content and writes only when that content changed (no write for a
 timestamp); a finding created meanwhile by someone else (a previous run) is
 adopted on conflict, one deleted behind our back is forgotten and recreated on
 the next sync. Resolved findings past the retention period are deleted here too.
+
+Whoever follows the mirror (the OpenReports writer) is told which namespace changed
+(`on_change`), and reads it back as finding bodies (`by_namespace`).
 """
 
 from __future__ import annotations
@@ -75,11 +78,23 @@ def _without_nones(status: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class FindingStore:
-    def __init__(self, kube: Kube, metrics: Metrics, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        metrics: Metrics,
+        clock: Callable[[], datetime],
+        on_change: Callable[[str], None] | None = None,
+    ) -> None:
         self._kube = kube
         self._metrics = metrics
         self._clock = clock
         self._known: dict[Workload, KnownFinding] = {}
+        # Told the namespace of every change to the mirror (a write, a finding forgotten).
+        self.on_change = on_change
+
+    def _changed(self, workload: Workload) -> None:
+        if self.on_change is not None:
+            self.on_change(workload.namespace)
 
     def __len__(self) -> int:
         return len(self._known)
@@ -107,6 +122,7 @@ class FindingStore:
                     logger.warning("ignoring malformed finding %s", name)
                     continue
                 self._known[workload] = _known(body)
+                self._changed(workload)
 
     async def sync(self, workload: Workload, content: Content) -> Transition | None:
         """Make the stored finding say `content`; the Transition when its verdict changed.
@@ -136,6 +152,7 @@ class FindingStore:
             created = {**created, "metadata": body["metadata"]}
         known = _known(created)
         self._known[workload] = known
+        self._changed(workload)
         return known
 
     async def _write(
@@ -156,8 +173,10 @@ class FindingStore:
             self._metrics.api_writes.labels("HostNamespaceFinding", "patch-status").inc()
         except NotFound:
             self._known.pop(workload, None)  # deleted behind our back: recreate on the retry
+            self._changed(workload)
             raise
         known.status = _without_nones(status)
+        self._changed(workload)
         if previous == content["verdict"]:
             return None
         return Transition(workload, previous, status, known.uid, now)
@@ -184,12 +203,22 @@ class FindingStore:
                 logger.warning("could not delete expired finding %s: %s", workload, exc)
                 continue
             self._known.pop(workload, None)
+            self._changed(workload)
             deleted.append(workload)
             logger.info(
                 "finding %s/%s deleted after the retention period",
                 workload.namespace, workload.finding_name,
             )
         return deleted
+
+    def by_namespace(self) -> dict[str, list[dict[str, Any]]]:
+        """Every finding held, as a body (metadata, spec.workload, status), by namespace."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for workload, known in self._known.items():
+            body = finding_body(workload, known.verdict or "")
+            body["status"] = known.status
+            grouped.setdefault(workload.namespace, []).append(body)
+        return grouped
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Findings by (verdict, host namespace), for the hostns_findings gauge."""

@@ -26,6 +26,9 @@ from hostns.core.api import (
     MANAGED_BY,
     MANAGED_BY_LABEL,
     PARAMS_PLURAL,
+    REPORTS_GROUP,
+    REPORTS_PLURAL,
+    REPORTS_VERSION,
     VERSION,
 )
 from hostns.live.wire import PodPage, decode_page
@@ -223,6 +226,56 @@ class Kube:
             self._custom.replace_cluster_custom_object, GROUP, VERSION, PARAMS_PLURAL, name, body
         )
         return result
+
+    # --- OpenReports Reports (--reports openreports) ----------------------------
+
+    async def list_reports(self, namespace: str | None) -> list[dict[str, Any]]:
+        """The Reports this operator manages (by label), in one namespace or all."""
+        selector = f"{MANAGED_BY_LABEL}={MANAGED_BY}"
+        if namespace is None:
+            result = await self._call(
+                self._custom.list_cluster_custom_object, REPORTS_GROUP, REPORTS_VERSION,
+                REPORTS_PLURAL, label_selector=selector,
+            )
+        else:
+            result = await self._call(
+                self._custom.list_namespaced_custom_object, REPORTS_GROUP, REPORTS_VERSION,
+                namespace, REPORTS_PLURAL, label_selector=selector,
+            )
+        return list(result.get("items", []))
+
+    async def get_report(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = await self._call(
+                self._custom.get_namespaced_custom_object, REPORTS_GROUP, REPORTS_VERSION,
+                namespace, REPORTS_PLURAL, name,
+            )
+        except NotFound:
+            return None
+        return result
+
+    async def create_report(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._write(
+            self._custom.create_namespaced_custom_object, REPORTS_GROUP, REPORTS_VERSION,
+            body["metadata"]["namespace"], REPORTS_PLURAL, body,
+        )
+        return result
+
+    async def replace_report(
+        self, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Replace it; the body carries the resourceVersion read (Conflict when stale)."""
+        result: dict[str, Any] = await self._write(
+            self._custom.replace_namespaced_custom_object, REPORTS_GROUP, REPORTS_VERSION,
+            namespace, REPORTS_PLURAL, name, body,
+        )
+        return result
+
+    async def delete_report(self, namespace: str, name: str) -> None:
+        await self._write(
+            self._custom.delete_namespaced_custom_object, REPORTS_GROUP, REPORTS_VERSION,
+            namespace, REPORTS_PLURAL, name,
+        )
 
     # --- pods (read-only) -------------------------------------------------------
 

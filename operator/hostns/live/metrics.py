@@ -100,6 +100,32 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.reports_failing = Gauge(
+            "hostns_reports_failing",
+            "1 while the OpenReports Reports cannot be kept in step with the findings "
+            "(Report CRD missing, forbidden, API errors; retried with back-off), else 0.",
+            registry=self.registry,
+        )
+
+        self.audit_requests = Counter(
+            "hostns_audit_webhook_requests_total",
+            "Audit webhook requests, by outcome: accepted, ignored (no pod or template write "
+            "in the batch), unauthorized (401), too_large (413), malformed (400), overflow "
+            "(429: the queue to the attribution room was full), standby (503).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.audit_actors = Counter(
+            "hostns_audit_actors_total",
+            "Pod and pod-template writes taken from audit events and recorded as actors.",
+            registry=self.registry,
+        )
+        self.audit_bad_events = Counter(
+            "hostns_audit_bad_batches_total",
+            "Queued audit batches the attribution room could not read.",
+            registry=self.registry,
+        )
+
     def set_findings(self, counts: Mapping[tuple[str, str], int]) -> None:
         for verdict in FINDING_VERDICTS:
             for flag in FLAGS:

@@ -11,6 +11,7 @@ from typing import Any
 
 import kopf
 
+from hostns.live.auditwebhook import AuditWebhook
 from hostns.live.config import Config, ConfigError
 from hostns.live.controller import Controller
 from hostns.live.handlers import EventOnlyMemories, build_registry
@@ -65,7 +66,14 @@ async def operate(
     runner = (
         await start_server(metrics, config.port, healthy, ready=ready) if config.port else None
     )
+    webhook = (
+        AuditWebhook(config.audit_webhook, controller.attribution, metrics,
+                     standby=lambda: standing_by)
+        if config.audit_webhook is not None else None
+    )
     try:
+        if webhook is not None:
+            await webhook.start()
         if elector is not None:
             # Warm standby: the pod watch and picture are kept (read-only), so that a
             # take-over needs no full re-list.
@@ -83,6 +91,8 @@ async def operate(
         metrics.leader.set(0)
         if elector is not None:
             await elector.release()
+        if webhook is not None:
+            await webhook.stop()
         if runner is not None:
             await runner.cleanup()
         await kube.close()
@@ -198,9 +208,9 @@ async def _hold(
 def run(config: Config) -> int:
     configure_logging(config)
     logger.info(
-        "starting hostns-operator: namespaces=%s retention=%ss events=%s port=%s",
+        "starting hostns-operator: namespaces=%s retention=%ss events=%s port=%s reports=%s",
         ",".join(config.namespaces) or "<all>", int(config.retention_seconds),
-        config.events, config.port,
+        config.events, config.port, config.reports,
     )
     try:
         with contextlib.suppress(KeyboardInterrupt):

@@ -17,7 +17,12 @@ docs/audit.md):
 - workload writes are judged on their pod template: a controller-made pod's audit
   actor is the controller's ServiceAccount, the human is the workload's writer;
 - forbidden and failed requests are attempts worth listing (`Denied`, `Rejected`);
-- exceptions are judged at the event's `requestReceivedTimestamp`.
+- exceptions are judged at the event's `requestReceivedTimestamp`;
+- a server-side dry run (`?dryRun=All`) persisted nothing: an allowed, successful one
+  is counted as `DryRun`, never a Violation (a refused one is still an attempt).
+
+`written` also serves the operator's live attribution (spec §6.4): which workload an
+allowed, successful write changed, so its finding can name the writer.
 """
 
 from __future__ import annotations
@@ -47,12 +52,15 @@ class Verdict(StrEnum):
     REJECTED = "Rejected"  # allowed, then failed (admission, validation): an attempt
     UNKNOWN = "Unknown"  # written, but the log does not hold the whole object
     COMPLIANT = COMPLIANT  # sets no host namespace: counted, never listed
+    DRY_RUN = "DryRun"  # allowed and answered, but `dryRun=All`: nothing was written
 
 
 #: Listed verdicts, most urgent first (table order and the summary line).
 LISTED: Final[tuple[Verdict, ...]] = (
     Verdict.VIOLATION, Verdict.DENIED, Verdict.REJECTED, Verdict.UNKNOWN, Verdict.EXCEPTED,
 )
+#: Verdicts counted, never listed.
+QUIET: Final = frozenset({Verdict.COMPLIANT, Verdict.DRY_RUN})
 #: Verdicts that make `hostns audit` exit 1.
 FAILING: Final = frozenset({Verdict.VIOLATION, Verdict.DENIED, Verdict.REJECTED})
 
@@ -114,7 +122,7 @@ class AuditResult:
 
     @property
     def listed(self) -> bool:
-        return self.verdict != Verdict.COMPLIANT
+        return self.verdict not in QUIET
 
     @property
     def host_namespaces(self) -> tuple[str, ...] | None:
@@ -142,6 +150,7 @@ class AuditResult:
             "userAgent": _string(event.get("userAgent")),
             "decision": decision_of(event),
             "code": code_of(event),
+            "dryRun": is_dry_run(event),
             "hostNamespaces": flag_entries(pod.flags, uncovered) if pod is not None else None,
             "verdict": str(self.verdict),
             "uncovered": [
@@ -185,6 +194,19 @@ def decision_of(event: Mapping[str, Any]) -> str | None:
 def code_of(event: Mapping[str, Any]) -> int | None:
     code = sub(event, "responseStatus").get("code")
     return code if isinstance(code, int) and not isinstance(code, bool) else None
+
+
+def is_dry_run(event: Mapping[str, Any]) -> bool:
+    """Was this a server-side dry run? The audit event says so only in `requestURI`.
+
+    Only the one value the API server accepts counts (`dryRun=All`; any other value is
+    refused with 400): a real write is never mistaken for a dry run (fail closed).
+    """
+    uri = event.get("requestURI")
+    if not isinstance(uri, str) or "?" not in uri:
+        return False
+    query = uri.split("?", 1)[1].split("#", 1)[0]
+    return any(part == "dryRun=All" for part in query.split("&"))
 
 
 def time_of(event: Mapping[str, Any]) -> datetime | None:
@@ -281,6 +303,8 @@ def judge(event: Mapping[str, Any], timeline: ExceptionTimeline) -> AuditResult 
     failed = (code is not None and code >= 400) or (
         code is None and event.get("stage") == "Panic"
     )
+    if is_dry_run(event) and not failed:
+        return attempt(Verdict.DRY_RUN)  # a probe of admission at most: nothing was written
     body = _recorded_object(event, kind)
     if body is None:
         # A failed write without its object may have been anything: list it.
@@ -310,6 +334,53 @@ def judge(event: Mapping[str, Any], timeline: ExceptionTimeline) -> AuditResult 
     return AuditResult(
         outcome, event, kind, namespace, name, _workload(kind, namespace, name, body), verdict
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """An allowed, successful, real write of a pod or a pod template (live attribution)."""
+
+    kind: str
+    namespace: str
+    name: str | None
+    #: The finding's workload; None when the event holds no object to derive it from
+    #: (a Metadata-level pod write: its owner is unknown).
+    workload: Workload | None
+    #: Host namespaces the written object uses; None when the object was not recorded.
+    flags: frozenset[str] | None
+
+
+def written(event: Mapping[str, Any]) -> Written | None:
+    """What a `ResponseComplete` event wrote, when it changed a pod or a pod template.
+
+    Not a write: another stage (a Panic wrote nothing known), a refused or failed
+    request, a dry run. The workload is derived as `judge` and the findings derive it.
+    """
+    if event.get("stage") != "ResponseComplete":
+        return None
+    kind = judged_kind(event)
+    code = code_of(event)
+    if kind is None or decision_of(event) == FORBID or code is None or code >= 400 \
+            or is_dry_run(event):
+        return None
+    ref = sub(event, "objectRef")
+    ref_namespace, ref_name = _string(ref.get("namespace")), _string(ref.get("name"))
+    body = _recorded_object(event, kind)
+    if body is None:
+        namespace = ref_namespace or DEFAULT_NAMESPACE
+        workload = None
+        if kind != "Pod" and ref_name:
+            # A workload with no object recorded: keyed as itself (its controller unknown).
+            group = _string(ref.get("apiGroup"))
+            version = _string(ref.get("apiVersion")) or "v1"
+            workload = Workload(namespace, f"{group}/{version}" if group else version,
+                                kind, ref_name)
+        return Written(kind, namespace, ref_name, workload, None)
+    metadata = sub(body, "metadata")
+    namespace = ref_namespace or _string(metadata.get("namespace")) or DEFAULT_NAMESPACE
+    name = ref_name or _string(metadata.get("name"))
+    _, spec = _template(body, kind)
+    return Written(kind, namespace, name, _workload(kind, namespace, name, body), flags_of(spec))
 
 
 class RecentIDs:
@@ -344,7 +415,8 @@ class Tally:
 
     @property
     def judged(self) -> int:
-        return sum(self.verdicts.values())
+        """Writes judged; dry runs, which wrote nothing, are counted apart."""
+        return sum(self.verdicts.values()) - self.verdicts[str(Verdict.DRY_RUN)]
 
     @property
     def failing(self) -> bool:

@@ -149,6 +149,9 @@ def summary(tally: Tally, stats: ReadStats) -> str:
         f"{stats.lines} lines, {tally.judged} pod/workload writes judged: {counts}; {quiet} "
         "not listed (no host namespace, or a failed write that would not violate)"
     )
+    dry_runs = tally.verdicts[str(Verdict.DRY_RUN)]
+    if dry_runs:
+        text += f"; {dry_runs} server-side dry runs (dryRun=All) not listed: nothing was written"
     if tally.duplicates:
         text += f"; {tally.duplicates} repeated auditIDs counted once"
     if stats.bad:

@@ -395,3 +395,31 @@ def read_events(
 ) -> Iterator[Mapping[str, Any]]:
     """Convenience: every event under `paths`, bad lines passed to `on_bad`."""
     return AuditLogReader(stdin, on_bad).read(list(paths))
+
+
+
+def batch_head(data: bytes) -> bool | str:
+    """Whether a webhook body holds any pod or workload write, or why it is no audit batch.
+
+    The API server's webhook backend POSTs one `EventList` per batch. Cheap: the whole
+    body is parsed, but only the `_Head` fields are built.
+    """
+    try:
+        head = _HEAD.decode(data)
+    except msgspec.ValidationError as exc:
+        return f"not an audit.k8s.io EventList: {' '.join(str(exc).split())}"
+    except (msgspec.DecodeError, RecursionError) as exc:
+        return _problem(exc)
+    if head.kind != "EventList" or head.items is None:
+        return "not an audit.k8s.io EventList"
+    return head.holds_judged()
+
+
+def batch_events(data: bytes) -> list[Mapping[str, Any]] | str:
+    """The events of one webhook body, decoded whole, or the problem with it."""
+    try:
+        document = _ANY.decode(data)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        return _problem(exc)
+    found = _events_of(document)
+    return found if isinstance(found, str) else list(found)
