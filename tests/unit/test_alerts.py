@@ -63,11 +63,11 @@ def promtool(where: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300, check=False)
 
 
-def test_deploy_ships_the_alerts_the_issue_asks_for() -> None:
+def test_deploy_ships_the_alerts_the_issue_asks_for_and_one_for_the_reports() -> None:
     assert set(alerts()) == {
         "HostNamespaceViolation", "HostnsOperatorDown", "HostnsPodWatchStale",
         "HostNamespaceExceptionExpiringSoon", "HostNamespaceExceptionUnused",
-        "HostNamespaceExceptionInvalid",
+        "HostNamespaceExceptionInvalid", "HostnsReportsFailing",
     }
     for name, rule in alerts().items():
         assert rule["labels"]["severity"] in ("critical", "warning", "info"), name
