@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test unit lint e2e bench run clean lock controlplane cluster demo helm chart-crds
+.PHONY: install test unit lint e2e bench run clean lock controlplane cluster demo helm promtool chart-crds
 
 $(STAMP): requirements-dev.lock pyproject.toml $(wildcard requirements-tools.txt) $(wildcard requirements-checkov.txt)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,11 +41,16 @@ controlplane: ## build kube-apiserver, kube-controller-manager + etcd from Go mo
 helm: ## build helm from its pinned Go module (cached outside the tree); prints its path
 	bash hack/tools/build.sh helm
 
-chart-crds: ## copy crds/ into the Helm chart (a unit test fails when the copy is stale)
+promtool: ## build promtool from its pinned Go module (cached outside the tree); prints its path
+	bash hack/tools/build.sh promtool
+
+chart-crds: ## copy crds/ (and the prevention policy and alert rules) into the Helm chart (a unit test fails when the copy is stale)
 	rm -f charts/hostns-operator/files/crds/*.yaml
 	cp $(filter-out crds/kustomization.yaml,$(wildcard crds/*.yaml)) charts/hostns-operator/files/crds/
 	mkdir -p charts/hostns-operator/files/prevention
 	cp deploy/components/prevention/policy.yaml charts/hostns-operator/files/prevention/
+	mkdir -p charts/hostns-operator/files/prometheusrule
+	cp deploy/components/prometheusrule/prometheusrule.yaml charts/hostns-operator/files/prometheusrule/
 
 cluster: $(STAMP) controlplane ## start a local control plane for kubectl and `hostns run` (Ctrl-C stops it); CLUSTER_ARGS=--controllers adds kube-controller-manager
 	$(PY) hack/controlplane/launcher.py $(CLUSTER_ARGS)

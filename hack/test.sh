@@ -21,11 +21,12 @@ fi
 if command -v go >/dev/null 2>&1; then
   bash hack/tools/build.sh helm >/dev/null
   bash hack/tools/build.sh actionlint >/dev/null  # lints docs/github-actions/ (test_sarif.py)
+  bash hack/tools/build.sh promtool >/dev/null  # tests the alert rules (test_alerts.py)
 elif [ "${CI:-}" = "true" ]; then
-  echo "error: Go is needed to build helm and actionlint for the chart and workflow tests" >&2
+  echo "error: Go is needed to build helm, actionlint and promtool for the chart, workflow and alert tests" >&2
   exit 1
 else
-  echo "note: no Go toolchain; the Helm chart tests will be skipped (make helm builds helm)." >&2
+  echo "note: no Go toolchain; the Helm chart, workflow and alert tests will be skipped (make helm builds helm)." >&2
 fi
 .venv/bin/ruff check operator tests bench hack
 .venv/bin/mypy

@@ -1,55 +1,33 @@
 """helm for the chart tests: the binary built from its pinned Go module, and renderings.
 
-`hack/tools/build.sh helm` owns the cache key: it prints the cached binary's path (and
-builds it first when missing), so the tests and `make helm` can never disagree on which
-helm they run. Without Go the chart tests are skipped with instructions, except in CI
-(CI=true), where a missing helm is a failure.
+The binary comes from `hack/tools/build.sh helm` through tests.tools.go_tool, so the
+tests and `make helm` can never disagree on which helm they run. Without Go the chart
+tests are skipped with instructions, except in CI (CI=true), where a missing helm is a
+failure.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
+
+from tests.tools import go_tool
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "hostns-operator"
 RELEASE = "hostns-operator"
 NAMESPACE = "hostns-system"
-IN_CI = os.environ.get("CI") == "true"
 
 Manifest = dict[str, Any]
 
 
-@cache
-def _build() -> tuple[str | None, str]:
-    """(path, "") or (None, why not)."""
-    try:
-        result = subprocess.run(
-            ["bash", str(REPO / "hack" / "tools" / "build.sh"), "helm"],
-            capture_output=True, text=True, timeout=3600,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, str(exc)
-    if result.returncode != 0:
-        return None, result.stderr.strip()
-    return result.stdout.strip().splitlines()[-1], ""
-
-
 def helm_binary() -> str:
     """The pinned helm's path; skips (fails in CI) when it cannot be built."""
-    path, why = _build()
-    if path is None:
-        message = f"helm could not be built (make helm): {why}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+    return go_tool("helm")
 
 
 def helm(*args: str, kubeconfig: Path | None = None, check: bool = True,

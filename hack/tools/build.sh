@@ -10,7 +10,7 @@
 # a `tool` directive (Go 1.24+), so go.sum covers every package the build needs.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-tool=${1:?usage: build.sh TOOL (helm, actionlint)}
+tool=${1:?usage: build.sh TOOL (helm, actionlint, promtool)}
 mod="$here/$tool"
 [ -f "$mod/go.mod" ] || { echo "error: no wrapper module hack/tools/$tool" >&2; exit 1; }
 
@@ -28,6 +28,14 @@ case "$tool" in
     version=$(awk '$1 == "github.com/rhysd/actionlint" {print $2; exit}' "$mod/go.mod")
     pkg=github.com/rhysd/actionlint/cmd/actionlint
     ldflags="-s -w -X github.com/rhysd/actionlint.version=${version}"
+    ;;
+  promtool)
+    # Prometheus 3.x publishes its Go module as v0.3MM.P for release 3.MM.P.
+    version=$(awk '$1 == "github.com/prometheus/prometheus" {print $2; exit}' "$mod/go.mod")
+    pkg=github.com/prometheus/prometheus/cmd/promtool
+    release=$(echo "$version" | sed -E 's/^v0\.3([0-9]{2})\.([0-9]+)$/3.\1.\2/; s/^3\.0([0-9])/3.\1/')
+    # What upstream's .promu.yml stamps, so `promtool --version` reports the release.
+    ldflags="-s -w -X github.com/prometheus/common/version.Version=${release}"
     ;;
   *)
     echo "error: unknown tool $tool" >&2; exit 1 ;;

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -158,14 +159,19 @@ def test_an_exception_is_honoured_edited_and_deleted(installed: Kubectl, operato
     assert len(warnings) == 3  # created, after the first edit, after the deletion
 
 
+def excepted_until(k: Kubectl, name: str, lasting: timedelta, **flags: bool) -> datetime:
+    """Pod NAME with one image and an exception e2e-NAME trusting it for `lasting`; waits
+    for its finding to be Excepted and returns the exception's expiresAt."""
+    expires = datetime.now(UTC) + lasting
+    k.apply(exception(f"e2e-{name}", [f"registry.example.com/tools/{name}"],
+                      expiresAt=expires.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    k.apply(pod(name, images=(f"registry.example.com/tools/{name}:1",), **flags))
+    wait_verdict(k, f"pod-{name}", "Excepted")
+    return expires
+
+
 def test_an_exception_expires_on_time(installed: Kubectl, operator: Operator) -> None:
-    expires = datetime.now(UTC) + timedelta(seconds=6)
-    installed.apply(exception(
-        "e2e-expiring", ["registry.example.com/tools/expiring"],
-        expiresAt=expires.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    ))
-    installed.apply(pod("expiring", images=("registry.example.com/tools/expiring:1",), hostIPC=True))
-    wait_verdict(installed, "pod-expiring", "Excepted")
+    expires = excepted_until(installed, "expiring", timedelta(seconds=6), hostIPC=True)
     wait_verdict(installed, "pod-expiring", "Violation", timeout=20)
     assert datetime.now(UTC) - expires < timedelta(seconds=8)
     state = eventually(
@@ -298,3 +304,39 @@ def test_metrics_count_findings_and_writes(installed: Kubectl, operator: Operato
     text = operator.metrics()
     assert "hostns_pods_evaluated_total" in text
     assert 'hostns_findings{host_namespace="hostNetwork",verdict="Violation"}' in text
+
+
+def sample(text: str, name: str, **labels: str) -> float | None:
+    """One sample of a /metrics text, by name and every label (None when absent)."""
+    for line in text.splitlines():
+        head, _, value = line.rpartition(" ")
+        if head.split("{")[0] != name:
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', head))
+        if found == labels:
+            return float(value)
+    return None
+
+
+def test_metrics_follow_each_exception_and_the_pod_watch(
+    installed: Kubectl, operator: Operator
+) -> None:
+    expires = excepted_until(installed, "metrics", timedelta(days=3), hostPID=True)
+
+    def covered() -> str | None:
+        text = operator.metrics()
+        found = sample(text, "hostns_exception_covered_workloads", exception="e2e-metrics")
+        return text if found == 1 else None
+
+    text: str = eventually(covered)
+    left = sample(text, "hostns_exception_expires_in_seconds", exception="e2e-metrics")
+    assert left is not None and abs(left - (expires - datetime.now(UTC)).total_seconds()) < 60
+    assert sample(text, "hostns_exception_state", exception="e2e-metrics", state="Active") == 1
+    assert sample(text, "hostns_exception_state", exception="e2e-metrics", state="Expired") == 0
+    alive = sample(text, "hostns_pod_watch_last_event_timestamp_seconds", watch_namespace="*")
+    assert alive is not None and time.time() - alive < 360, "a sign of life within a watch"
+
+    installed.run("delete", "hne", "e2e-metrics")
+    eventually(lambda: sample(operator.metrics(), "hostns_exception_state",
+                              exception="e2e-metrics", state="Active") is None)
+    installed.run("delete", "pod", "metrics", "-n", NAMESPACE, "--wait=false")

@@ -65,3 +65,62 @@ async def test_a_failed_write_is_counted_and_tried_again_next_time() -> None:
     assert await statuses.update(compiled, {}) == 0
     assert metrics.api_errors.labels("write_exception_status")._value.get() == 1
     assert await statuses.update(compiled, {}) == 1
+
+
+def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+async def test_each_exception_has_its_coverage_state_and_seconds_until_expiry_as_series() -> None:
+    metrics, clock = Metrics(), [NOW]
+    statuses = ExceptionStatuses(FakeKube(), metrics, lambda: clock[0])  # type: ignore[arg-type]
+    compiled = {
+        "kube-proxy": compile_exception(exception("kube-proxy")),
+        "debug": compile_exception(exception("debug", expiresAt="2026-11-25T12:00:00Z")),
+        "broken": compile_exception(exception("broken", images=["*elastic-agent*"])),
+    }
+    await statuses.update(compiled, {"kube-proxy": 3, "gone": 9})
+    assert sample(metrics, "hostns_exception_covered_workloads", exception="kube-proxy") == 3
+    assert sample(metrics, "hostns_exception_covered_workloads", exception="debug") == 0
+    assert sample(metrics, "hostns_exception_covered_workloads", exception="gone") is None
+    assert sample(metrics, "hostns_exception_expires_in_seconds", exception="debug") == 3 * 86400
+    # No series for "never expires" (no +Inf, no sentinel), nor for an Invalid one.
+    assert sample(metrics, "hostns_exception_expires_in_seconds", exception="kube-proxy") is None
+    assert sample(metrics, "hostns_exception_expires_in_seconds", exception="broken") is None
+    states = {(name, state): sample(metrics, "hostns_exception_state", exception=name, state=state)
+              for name in compiled for state in ("Active", "Expired", "Invalid")}
+    assert states == {
+        ("kube-proxy", "Active"): 1, ("kube-proxy", "Expired"): 0, ("kube-proxy", "Invalid"): 0,
+        ("debug", "Active"): 1, ("debug", "Expired"): 0, ("debug", "Invalid"): 0,
+        ("broken", "Active"): 0, ("broken", "Expired"): 0, ("broken", "Invalid"): 1,
+    }
+
+
+async def test_an_exception_expires_on_the_metrics_at_scrape_time_not_at_the_next_update() -> None:
+    metrics, clock = Metrics(), [NOW]
+    statuses = ExceptionStatuses(FakeKube(), metrics, lambda: clock[0])  # type: ignore[arg-type]
+    await statuses.update({"e": compile_exception(exception("e", expiresAt="2026-11-22T12:00:30Z"))},
+                          {"e": 1})
+    assert sample(metrics, "hostns_exception_expires_in_seconds", exception="e") == 30
+    clock[0] = NOW + timedelta(minutes=1)  # no update since
+    assert sample(metrics, "hostns_exception_expires_in_seconds", exception="e") == -30
+    assert sample(metrics, "hostns_exception_state", exception="e", state="Expired") == 1
+    assert sample(metrics, "hostns_exception_state", exception="e", state="Active") == 0
+
+
+async def test_a_deleted_exception_leaves_no_series_behind() -> None:
+    metrics = Metrics()
+    statuses = ExceptionStatuses(FakeKube(), metrics, lambda: NOW)  # type: ignore[arg-type]
+    both = {name: compile_exception(exception(name)) for name in ("a", "b")}
+    await statuses.update(both, {"a": 1, "b": 2})
+    await statuses.update({"a": both["a"]}, {"a": 1})
+    assert sample(metrics, "hostns_exception_covered_workloads", exception="a") == 1
+    assert sample(metrics, "hostns_exception_covered_workloads", exception="b") is None
+    assert sample(metrics, "hostns_exception_state", exception="b", state="Active") is None
+
+
+def test_no_exception_series_before_the_first_update() -> None:
+    # Until the first complete listing the coverage counts would be partial: none at all.
+    text = Metrics().render().decode()
+    assert "# TYPE hostns_exception_covered_workloads gauge" in text
+    assert "hostns_exception_covered_workloads{" not in text

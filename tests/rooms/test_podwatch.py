@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -144,3 +145,51 @@ async def test_a_requested_relist_lists_again_at_the_next_event() -> None:
         gate.set()
         await until(lambda: watch.lists == 2)
     assert sink.listings == [{"uid-a"}, {"uid-a"}]
+
+
+async def test_the_streams_sign_of_life_moves_with_pages_events_bookmarks_not_errors() -> None:
+    kube, sink, metrics = FakeKube(), Sink(), Metrics()
+    kube.pod_pages = [[pod_body("a")]]
+    bookmark, end, failing = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    kube.watches = [
+        [bookmark, event("BOOKMARK", {"metadata": {"resourceVersion": "130"}}), end],
+        [failing, event("ERROR", {"kind": "Status", "code": 500, "message": "etcd is sad"})],
+    ]
+
+    def alive() -> float:
+        value = metrics.registry.get_sample_value(
+            "hostns_pod_watch_last_event_timestamp_seconds", {"watch_namespace": "*"})
+        assert value is not None
+        return value
+
+    watch = PodWatch(kube, None, sink, metrics)  # type: ignore[arg-type]
+    assert alive() == 0, "never alive before the first page"
+    started = time.time()
+    async with running(watch):
+        await until(lambda: len(kube.watch_versions) == 1)
+        listed = alive()
+        assert listed >= started, "the listed page"
+        await asyncio.sleep(0.02)
+        bookmark.set()
+        await until(lambda: alive() > listed)
+        assert len(kube.watch_versions) == 1, "moved by the bookmark, the watch still open"
+        bookmarked = alive()
+        await asyncio.sleep(0.02)
+        end.set()
+        await until(lambda: len(kube.watch_versions) == 2)
+        assert alive() > bookmarked, "a watch the server ended on time"
+        ended = alive()
+        failing.set()
+        await until(lambda: len(kube.watch_versions) == 3)  # retried after the error
+        assert alive() == ended, "an ERROR line is no sign of life"
+
+
+async def test_a_namespaced_watch_reports_under_its_namespace() -> None:
+    kube, metrics = FakeKube(), Metrics()
+    kube.pod_pages = [[pod_body("a")]]
+    watch = PodWatch(kube, "team-a", Sink(), metrics)  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: len(kube.watch_versions) == 1)
+    value = metrics.registry.get_sample_value(
+        "hostns_pod_watch_last_event_timestamp_seconds", {"watch_namespace": "team-a"})
+    assert value is not None and value > 0

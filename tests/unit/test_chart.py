@@ -194,6 +194,8 @@ EQUIVALENT = [
                  id="namespaces-vs-overlays/namespaced"),
     pytest.param("deploy/base", ("deploy/components/servicemonitor",),
                  ["serviceMonitor.enabled=true"], id="servicemonitor-vs-component"),
+    pytest.param("deploy/base", ("deploy/components/prometheusrule",),
+                 ["prometheusRule.enabled=true"], id="prometheusrule-vs-component"),
     pytest.param("deploy/base", ("deploy/components/networkpolicy",),
                  ["networkPolicy.enabled=true"], id="networkpolicy-vs-component"),
     pytest.param("deploy/base", ("deploy/components/prevention",),
@@ -204,8 +206,9 @@ EQUIVALENT = [
     pytest.param("deploy/base", ("deploy/components/openreports",),
                  ["reports.openreports.enabled=true"], id="openreports-vs-component"),
     pytest.param("deploy/examples/full", (),
-                 ["serviceMonitor.enabled=true", "networkPolicy.enabled=true"],
-                 id="both-switches-vs-examples/full"),
+                 ["serviceMonitor.enabled=true", "networkPolicy.enabled=true",
+                  "prometheusRule.enabled=true"],
+                 id="monitoring-and-network-switches-vs-examples/full"),
 ]
 
 
@@ -493,6 +496,7 @@ REFUSED = [
     ("image.digest=sha256:abc", "image.digest"),
     ("image.pullPolicy=Sometimes", "image.pullPolicy"),
     ("serviceMonitor.interval=often", "serviceMonitor.interval"),
+    ("prometheusRule.labels=release", "prometheusRule.labels"),
     ("networkPolicy.apiServerPorts={70000}", "networkPolicy.apiServerPorts"),
     ("reports.sarif.enabled=true", "sarif"),
 ]
@@ -505,6 +509,18 @@ def test_the_values_schema_refuses_a_bad_value_and_names_it(pair: str, named: st
     assert "values don't meet the specifications of the schema" in result.stderr, result.stderr
     path = "/" + named.replace(".", "/")
     assert named in result.stderr or path in result.stderr, result.stderr
+
+
+def test_the_prometheus_rule_carries_selector_labels_and_prometheus_templates_verbatim() -> None:
+    (rule,) = [o for o in template("prometheusRule.enabled=true",
+                                   "prometheusRule.labels.release=kube-prometheus-stack")
+               if o["kind"] == "PrometheusRule"]
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    component = yaml.safe_load(
+        (DEPLOY / "components" / "prometheusrule" / "prometheusrule.yaml").read_text())
+    assert rule["spec"] == component["spec"]  # Helm rendered none of {{ $labels.exception }}
+    assert "{{ $labels.exception }}" in json.dumps(rule["spec"])
+    assert not [o for o in template() if o["kind"] == "PrometheusRule"], "off by default"
 
 
 def test_openreports_off_renders_nothing_of_openreports_io() -> None:
@@ -527,7 +543,8 @@ def test_openreports_with_watched_namespaces_grants_reports_there_only() -> None
 
 @pytest.mark.parametrize("sets", [
     [], ["ha.enabled=true", "serviceMonitor.enabled=true", "networkPolicy.enabled=true",
-         "config.namespaces={team-a}", "reports.openreports.enabled=true"],
+         "prometheusRule.enabled=true", "config.namespaces={team-a}",
+         "reports.openreports.enabled=true"],
 ], ids=["default", "every-switch-on"])
 def test_helm_lint_strict_passes(sets: list[str]) -> None:
     args = ["lint", "--strict", str(CHART)]
@@ -554,6 +571,7 @@ def test_checkov_passes_on_every_rendering_of_the_chart(tmp_path: Path) -> None:
     for name, sets in {
         "default": [], "ha": ["ha.enabled=true"], "namespaced": ["config.namespaces={team-a}"],
         "everything": ["namespace.create=true", "ha.enabled=true", "serviceMonitor.enabled=true",
+                       "prometheusRule.enabled=true",
                        "networkPolicy.enabled=true", "reports.openreports.enabled=true",
                        "image.digest=sha256:" + "ab" * 32],
     }.items():

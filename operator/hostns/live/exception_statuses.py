@@ -62,4 +62,5 @@ class ExceptionStatuses:
                 logger.warning("could not update the status of exception %s: %s", name, exc)
         for state, count in states.items():
             self._metrics.exceptions.labels(str(state)).set(count)
+        self._metrics.per_exception.set(exceptions, covered, self._clock)
         return writes

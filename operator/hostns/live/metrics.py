@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 
 from aiohttp import web
 from prometheus_client import (
@@ -13,8 +14,17 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
+from hostns.core.evaluation import Verdict
+from hostns.core.exceptions import CompiledException, ExceptionState
 from hostns.core.rules import FLAGS
+
+FINDING_VERDICTS = (str(Verdict.VIOLATION), str(Verdict.EXCEPTED), str(Verdict.RESOLVED))
+
+# The watch_namespace label of a watch of the whole cluster: "*" is no namespace name.
+ALL_NAMESPACES = "*"
 
 
 class Metrics:
@@ -68,6 +78,21 @@ class Metrics:
             ["verdict"],
             registry=self.registry,
         )
+        # Every verdict's series exists from the start at 0: `increase()` over a counter
+        # that first appears at 1 sees no increase, and the first Violation after a
+        # restart would raise no alert.
+        for verdict in FINDING_VERDICTS:
+            self.transitions.labels(verdict)
+        self.pod_watch_activity = Gauge(
+            "hostns_pod_watch_last_event_timestamp_seconds",
+            "Unix time of the last sign of life of the pod stream, by watched namespace "
+            "(* = all): a watch event or bookmark, a listed page, or a watch the server "
+            "ended on time (a quiet watch gets a bookmark about once a minute).",
+            ["watch_namespace"],
+            registry=self.registry,
+        )
+        self.per_exception = ExceptionCollector()
+        self.registry.register(self.per_exception)
         self.exceptions = Gauge(
             "hostns_exceptions",
             "HostNamespaceExceptions known, by state.",
@@ -102,12 +127,68 @@ class Metrics:
         )
 
     def set_findings(self, counts: Mapping[tuple[str, str], int]) -> None:
-        for verdict in ("Violation", "Excepted", "Resolved"):
+        for verdict in FINDING_VERDICTS:
             for flag in FLAGS:
                 self.findings.labels(verdict, flag).set(counts.get((verdict, flag), 0))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class ExceptionCollector(Collector):
+    """Per-exception series, computed at each scrape from the last snapshot.
+
+    Exceptions are few (cluster administrators write them), so the exception's name is
+    a label; workloads never are. State and seconds until expiry are read at scrape
+    time, so an exception expires on the dashboard when it expires, not at the next
+    status refresh. Before the first complete pod listing there is no snapshot, and no
+    series: a coverage count of a partial picture would be wrong.
+    """
+
+    def __init__(self) -> None:
+        self._exceptions: dict[str, CompiledException] = {}
+        self._covered: dict[str, int] = {}
+        self._clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def set(
+        self,
+        exceptions: Mapping[str, CompiledException],
+        covered: Mapping[str, int],
+        clock: Callable[[], datetime],
+    ) -> None:
+        """Replace the snapshot: a deleted exception's series go with it."""
+        self._exceptions = dict(exceptions)
+        self._covered = {name: covered.get(name, 0) for name in exceptions}
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        now = self._clock()
+        covered = GaugeMetricFamily(
+            "hostns_exception_covered_workloads",
+            "Open (Violation or Excepted) findings this exception applied to, by exception.",
+            labels=["exception"],
+        )
+        expires = GaugeMetricFamily(
+            "hostns_exception_expires_in_seconds",
+            "Seconds until the exception's spec.expiresAt (negative once passed), by "
+            "exception; no series for an exception that never expires.",
+            labels=["exception"],
+        )
+        state = GaugeMetricFamily(
+            "hostns_exception_state",
+            "1 for the exception's state (Active, Expired, Invalid), 0 for the others.",
+            labels=["exception", "state"],
+        )
+        for name, exception in sorted(self._exceptions.items()):
+            covered.add_metric([name], self._covered.get(name, 0))
+            if exception.error is None and exception.expires_at is not None:
+                expires.add_metric([name], (exception.expires_at - now).total_seconds())
+            current = exception.state(now)
+            for each in ExceptionState:
+                state.add_metric([name, str(each)], 1.0 if each == current else 0.0)
+        yield covered
+        yield expires
+        yield state
 
 
 async def start_server(
