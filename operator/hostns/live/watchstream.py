@@ -29,7 +29,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -98,7 +98,9 @@ class Sorter:
         return batch
 
 
-async def batches_from_lines(lines: AsyncIterator[bytes], wants: Wants) -> AsyncIterator[WatchBatch]:
+async def batches_from_lines(
+    lines: AsyncIterator[bytes], wants: Wants
+) -> AsyncGenerator[WatchBatch, None]:
     """The aiohttp transport's lines as batches of one event (decoded on the loop)."""
     sorter = Sorter(wants)
     async for line in lines:
@@ -179,7 +181,7 @@ class ThreadedWatch:
 
     # --- on the event loop --------------------------------------------------------------
 
-    async def batches(self) -> AsyncIterator[WatchBatch]:
+    async def batches(self) -> AsyncGenerator[WatchBatch, None]:
         self._thread.start()
         try:
             while True:
