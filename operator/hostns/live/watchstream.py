@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
 import ssl
 import threading
@@ -40,6 +41,8 @@ from hostns.live.wire import LineSplitter, PodHead, WireError, decode_line, pod_
 FLUSH_SECONDS = 0.25  # skipped events' count and version reach the loop at least this often
 TICK_SECONDS = 0.5  # the reader looks up from a quiet socket this often (stop, flush)
 READ_BYTES = 256 * 1024
+DRAIN_BYTES = 8 * 1024 * 1024
+GATHER_SECONDS = 0.05
 PENDING_LIMIT = 2_000  # events waiting for the loop before the reader waits (back-pressure)
 _HEAD_LIMIT = 64 * 1024
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -278,6 +281,27 @@ class ThreadedWatch:
                     f"pod watch silent for more than {self._request.read_timeout:.0f}s"
                 ) from None
 
+    def _drain(self, sock: socket.socket) -> bytes:
+        """The next bytes (blocking), then whatever else is already there without
+        waiting, up to READ_BYTES: one pass of the loop for many TLS records."""
+        data = self._recv(sock)
+        parts, size = [data], len(data)
+        poll = None
+        while data and size < DRAIN_BYTES:
+            if not (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+                if poll is None:
+                    poll = select.poll()
+                    poll.register(sock, select.POLLIN)
+                if not poll.poll(0):
+                    break
+            try:
+                data = sock.recv(READ_BYTES)
+            except TimeoutError:  # a TLS record still in flight: take it next time
+                break
+            parts.append(data)
+            size += len(data)
+        return b"".join(parts) if len(parts) > 1 else parts[0]
+
     def _read(self) -> None:
         sock = self._connect()
         with self._condition:
@@ -320,7 +344,9 @@ class ThreadedWatch:
                 flushed = time.monotonic()
             if decoder is not None and decoder.done:
                 break
-            data = self._recv(sock)
+            if GATHER_SECONDS and not sorter.batch.events:
+                time.sleep(GATHER_SECONDS)
+            data = self._drain(sock)
             if not data:
                 if decoder is not None:
                     raise ConnectionError("the pod watch's connection dropped mid-stream")
