@@ -50,6 +50,9 @@ WORKLOADS = 100
 EXCEPTED_WORKLOADS = 20
 NAMESPACES = 10
 HZ = os.sysconf("SC_CLK_TCK")
+# A directory holding uvloop (e.g. `pip install --target DIR uvloop`) adds "T on uvloop"
+# to the CPU figures; uvloop is not one of the project's dependencies.
+UVLOOP = os.environ.get("HOSTNS_BENCH_UVLOOP", "")
 
 
 # --- the pods -----------------------------------------------------------------------
@@ -192,6 +195,41 @@ def raw_main(kubeconfig: str) -> None:
     asyncio.run(run())
 
 
+def uvloop_raw_main(kubeconfig: str) -> None:
+    """T under uvloop (if importable): the same transport on libuv's loop and TLS."""
+    import asyncio
+
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    raw_main(kubeconfig)
+
+
+def thread_main(kubeconfig: str) -> None:
+    """R: the operator's reader thread alone (hostns.live.watchstream): TLS reads, chunks,
+    lines, head decode; `wants` says no to every pod, so nothing reaches the loop."""
+    import asyncio
+
+    os.environ["KUBECONFIG"] = kubeconfig
+    from hostns.live.kube import Kube
+    from hostns.live.watchstream import ThreadedWatch
+
+    async def run() -> None:
+        kube = await Kube.connect()
+        version = (await kube.list_pod_page(None, limit=1)).resource_version
+        request = await kube.watch_request(None, version or "0", timeout=3600)
+        assert request is not None
+        print(json.dumps({"listed": 0}), flush=True)
+        events = 0
+        async for batch in ThreadedWatch(request, lambda head: False).batches():
+            before = events
+            events += batch.seen
+            if events // 500 != before // 500:
+                print(json.dumps({"events": events}), flush=True)
+
+    asyncio.run(run())
+
+
 def aiohttp_timeout() -> Any:
     import aiohttp
 
@@ -308,12 +346,16 @@ class Bench:
         self.operators = 0  # logs: /tmp/hostns-bench-operator-N.log
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        return subprocess.run(["kubectl", f"--kubeconfig={self.plane.kubeconfig}", *args],
-                              input=stdin, capture_output=True, text=True, check=True).stdout
+        result = subprocess.run(["kubectl", f"--kubeconfig={self.plane.kubeconfig}", *args],
+                                input=stdin, capture_output=True, text=True)
+        if result.returncode:
+            raise SystemExit(f"kubectl {args[0]} failed: {result.stderr.strip()[-500:]}")
+        return result.stdout
 
     def setup(self) -> None:
         self.kubectl("apply", "-k", str(REPO / "crds"))
-        self.kubectl("wait", "--for=condition=Established", "crd/hostnamespacefindings.hostns.io",
+        self.kubectl("wait", "--timeout=180s", "--for=condition=Established",
+                     "crd/hostnamespacefindings.hostns.io",
                      "crd/hostnamespaceexceptions.hostns.io")
         for ns in [*(f"bench-{n}" for n in range(NAMESPACES)), "bench-cpu", "bench-latency"]:
             self.kubectl("create", "namespace", ns)
@@ -327,11 +369,31 @@ class Bench:
             self.kubectl("create", "-f", "-", stdin=json.dumps(
                 {"apiVersion": "v1", "kind": "List", "items": chunk}))
 
+    def fast(self, *args: str) -> subprocess.Popen[str]:
+        """bench/fastkube.py: many concurrent requests (kubectl does ~40 pods/s)."""
+        return subprocess.Popen(
+            [sys.executable, str(REPO / "bench" / "fastkube.py"), self.plane.url,
+             str(Path(self.plane.workdir or "") / "pki"), *args],
+            env=self.env, stdout=subprocess.PIPE, text=True, cwd=REPO,
+        )
+
+    @staticmethod
+    def finish(process: subprocess.Popen[str]) -> dict[str, Any]:
+        """fastkube's final report (it prints one line per second before)."""
+        assert process.stdout is not None
+        report: dict[str, Any] = {}
+        for line in process.stdout:
+            report = json.loads(line)
+        process.wait()
+        if not report.get("final") or report.get("failed"):
+            raise SystemExit(f"fastkube failed: {report}")
+        return report
+
     def grow_to(self, count: int) -> None:
-        started = time.monotonic()
-        self.create_pods([pod(i) for i in range(self.pods, count)])
-        print(f"  created pods {self.pods}..{count - 1} in {time.monotonic() - started:.0f}s",
-              flush=True)
+        report = self.finish(self.fast("create", str(self.pods), str(count)))
+        print(f"  created pods {self.pods}..{count - 1} in {report['seconds']:.0f}s "
+              f"({report['done'] / report['seconds']:.0f}/s, concurrent HTTP); "
+              f"load {os.getloadavg()[0]:.1f}", flush=True)
         self.pods = count
 
     def served_size(self) -> int:
@@ -398,8 +460,10 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def latency(bench: Bench, rate: float, seconds: float, tag: str) -> list[float]:
-    """Create host-network pods (each its own workload) at `rate`/s; seconds to Violation."""
+def latency(bench: Bench, rate: float, seconds: float, tag: str,
+            pairs: list[tuple[float, float]] | None = None, settle: float = 30) -> list[float]:
+    """Create host-network pods (each its own workload) at `rate`/s; seconds to Violation.
+    `pairs` receives (created at, latency) of each detected pod, in creation order."""
     from kubernetes import watch
 
     created: dict[str, float] = {}
@@ -441,14 +505,17 @@ def latency(bench: Bench, rate: float, seconds: float, tag: str) -> list[float]:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, range(total)))
     achieved = total / (max(created.values()) - begin)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + settle
     while len(detected.keys() & created.keys()) < total and time.monotonic() < deadline:
         time.sleep(0.2)
     stop.set()
     missing = total - len(detected.keys() & created.keys())
     latencies = sorted(detected[n] - created[n] for n in created if n in detected)
+    if pairs is not None:
+        pairs.extend(sorted((created[n], detected[n] - created[n])
+                            for n in created if n in detected))
     print(f"  latency at {rate:g} creates/s (achieved {achieved:.0f}/s, {total} pods"
-          f"{f', {missing} not detected within 30 s' if missing else ''}): "
+          f"{f', {missing} not detected within {settle:g} s' if missing else ''}): "
           f"p50 {percentile(latencies, 50):.2f}s, p99 {percentile(latencies, 99):.2f}s, "
           f"max {latencies[-1]:.2f}s", flush=True)
     return latencies
@@ -511,11 +578,17 @@ def main() -> int:
         children = {
             "T (transport only)": Child([sys.executable, __file__, "raw", str(plane.kubeconfig)],
                                         bench.env),
+            "R (reader thread only)": Child(
+                [sys.executable, __file__, "thread", str(plane.kubeconfig)], bench.env),
             "A (bare)": Child([sys.executable, __file__, "bare", str(plane.kubeconfig), "0"],
                               bench.env),
             "kopf": Child([sys.executable, __file__, "kopf", str(plane.kubeconfig), str(count)],
                           bench.env),
         }
+        if UVLOOP:
+            children["T on uvloop"] = Child(
+                [sys.executable, __file__, "uvloop-raw", str(plane.kubeconfig)],
+                {**bench.env, "PYTHONPATH": f"{bench.env['PYTHONPATH']}:{UVLOOP}"})
         while (metric(port, "hostns_pods_evaluated_total") < count
                or any(c.listed_at is None for c in children.values())):
             time.sleep(0.2)
@@ -584,6 +657,10 @@ if __name__ == "__main__":
         bare_main(sys.argv[2])
     elif len(sys.argv) > 1 and sys.argv[1] == "raw":
         raw_main(sys.argv[2])
+    elif len(sys.argv) > 1 and sys.argv[1] == "uvloop-raw":
+        uvloop_raw_main(sys.argv[2])
+    elif len(sys.argv) > 1 and sys.argv[1] == "thread":
+        thread_main(sys.argv[2])
     elif len(sys.argv) > 1 and sys.argv[1] == "kopf":
         kopf_main(sys.argv[2], int(sys.argv[3]))
     else:

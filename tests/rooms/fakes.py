@@ -169,6 +169,9 @@ class FakeKube:
                 "resourceVersion": self.list_version, "continue": "" if last else f"p{index + 1}"}})
             yield decode_page(raw.encode())
 
+    async def watch_request(self, namespace: str | None, resource_version: str) -> None:
+        return None  # no socket to read: the pod watch reads `watch_pods` (aiohttp's path)
+
     async def watch_pods(self, namespace: str | None, resource_version: str) -> AsyncIterator[bytes]:
         self._enter("watch_pods")
         self.watch_versions.append(resource_version)

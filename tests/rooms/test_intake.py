@@ -119,3 +119,29 @@ def test_a_complete_listing_forgets_tracked_pods_it_no_longer_has(h: Harness) ->
     h.intake.on_listed(None, {"uid-here"}, since=float("inf"))
     assert set(h.state.pods) == {"uid-here"}
     assert Workload("apps", "v1", "Pod", "gone") in h.state.departed
+
+
+def test_the_reader_thread_is_told_to_drop_only_untracked_pods_without_host_namespaces(
+    h: Harness,
+) -> None:
+    def head(body: dict[str, Any] | bytes) -> Any:
+        return pod_head(body if isinstance(body, bytes) else json.dumps(body).encode())
+
+    assert not h.intake.wants(head(pod_body("web")))
+    assert h.intake.wants(head(pod_body("agent", hostPID=True)))
+    no_uid = pod_body("odd")
+    del no_uid["metadata"]["uid"]
+    assert h.intake.wants(head(no_uid))  # no uid: the full path logs why
+    assert h.intake.wants(head(b'{"metadata": [], "spec": {}}'))  # a strange shape
+    h.feed("ADDED", pod_body("agent", hostNetwork=True))
+    tracked = pod_body("agent")  # the same uid, as a (pathological) flagless event
+    assert h.intake.wants(head(tracked)), "a tracked uid always gets a full look"
+
+
+def test_pods_the_reader_thread_dropped_count_as_evaluated() -> None:
+    metrics = Metrics()
+    intake = PodIntake(ClusterState(), FindingStore(FakeKube(), metrics, lambda: NOW),  # type: ignore[arg-type]
+                       EventPoster(FakeKube(), metrics), lambda _: None, metrics,  # type: ignore[arg-type]
+                       lambda: NOW)
+    intake.on_skipped(41)
+    assert metrics.pods_evaluated._value.get() == 41

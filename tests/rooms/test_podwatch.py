@@ -31,6 +31,12 @@ class Sink:
     def on_listed(self, namespace: str | None, tracked: set[str], since: float) -> None:
         self.listings.append(tracked)
 
+    def wants(self, head: PodHead | None) -> bool:
+        return True
+
+    def on_skipped(self, count: int) -> None:
+        raise AssertionError("this sink wants every pod")
+
 
 @pytest.fixture(autouse=True)
 def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,11 +74,8 @@ class PodIntake:
         """One pod as served; True when it is tracked afterwards. Never raises."""
         started = time.perf_counter()
         try:
-            if head is not None:
-                uid = head.uid
-                if uid is not None and not head.uses_host_namespace \
-                        and uid not in self._state.pods:
-                    return False  # the cheap path: nothing to track, ever
+            if not self.wants(head):
+                return False  # the cheap path: nothing to track, ever
             try:
                 body = full(raw)
             except msgspec.DecodeError as exc:
@@ -88,6 +85,18 @@ class PodIntake:
         finally:
             self._metrics.pods_evaluated.inc()
             self._metrics.evaluation_seconds.observe(time.perf_counter() - started)
+
+    def wants(self, head: PodHead | None) -> bool:
+        """Whether a pod needs a full look: it uses a host namespace, is tracked, or
+        its head did not decode. Only reads state: the watch's reader thread calls it."""
+        if head is None:
+            return True
+        uid = head.uid
+        return uid is None or head.uses_host_namespace or uid in self._state.pods
+
+    def on_skipped(self, count: int) -> None:
+        """Watched pods the reader thread dropped (`wants` was False): counted as handled."""
+        self._metrics.pods_evaluated.inc(count)
 
     def on_listed(self, namespace: str | None, tracked: set[str], since: float) -> None:
         """A complete listing: pods it no longer has were deleted while unseen."""

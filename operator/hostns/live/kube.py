@@ -12,8 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import ssl
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any, Final
+from urllib.parse import quote, urlencode, urlsplit
 
 import aiohttp
 from kubernetes_asyncio import client, config
@@ -31,7 +34,7 @@ from hostns.core.api import (
     REPORTS_VERSION,
     VERSION,
 )
-from hostns.live.wire import PodPage, decode_page
+from hostns.live.wire import LineSplitter, PodPage, decode_page
 
 PLURAL: Final = FINDINGS_PLURAL
 MERGE_PATCH: Final = "application/merge-patch+json"
@@ -40,7 +43,10 @@ MERGE_PATCH: Final = "application/merge-patch+json"
 LIST_PAGE: Final = 500
 WATCH_SECONDS: Final = 300  # the server ends a watch after this; we resume from its rv
 
-__all__ = ["EXCEPTIONS_PLURAL", "LIST_PAGE", "ApiError", "Conflict", "Gone", "Kube", "NotFound"]
+__all__ = [
+    "EXCEPTIONS_PLURAL", "LIST_PAGE", "ApiError", "Conflict", "Gone", "Kube", "NotFound",
+    "WatchRequest",
+]
 
 
 class ApiError(Exception):
@@ -76,12 +82,42 @@ def api_error(status: int | None, message: str) -> ApiError:
     return _TYPED.get(code, ApiError)(code, message)
 
 
-def _api_error(status: int | None, reason: str | None, body: bytes | str | None) -> ApiError:
+def api_error_from_body(
+    status: int | None, reason: str | None, body: bytes | str | None
+) -> ApiError:
     """The typed error carrying the API server's own message (from its Status body)."""
     message = reason or ""
     with contextlib.suppress(TypeError, ValueError, AttributeError):
         message = json.loads(body or b"").get("message", message)
     return api_error(status, str(message))
+
+
+@dataclass(frozen=True)
+class WatchRequest:
+    """One HTTP/1.1 GET of a watch, everything a socket needs to send it."""
+
+    host: str
+    port: int
+    target: str  # path and query
+    headers: dict[str, str]
+    tls: ssl.SSLContext | None  # None: plain HTTP (tests)
+    server_hostname: str | None = None  # SNI and the name checked, when not the host
+    read_timeout: float = WATCH_SECONDS + 30.0
+    connect_timeout: float = 30.0
+
+    def head(self) -> bytes:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        lines = [f"GET {self.target} HTTP/1.1", f"Host: {host}:{self.port}",
+                 "Connection: close", "Accept-Encoding: identity"]
+        for name, value in self.headers.items():
+            if "\r" in name + value or "\n" in name + value:
+                raise ApiError(0, f"refusing a watch header with a line break: {name}")
+            if name.lower() not in ("host", "connection", "accept-encoding"):
+                lines.append(f"{name}: {value}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def __repr__(self) -> str:  # never the token
+        return f"WatchRequest({self.host}:{self.port}{self.target.split('?')[0]})"
 
 
 class Kube:
@@ -94,6 +130,7 @@ class Kube:
         self._coordination = client.CoordinationV1Api(api_client)
         self.writes = 0  # every write request sent, for tests and metrics
         self.fenced = False  # set when leadership is lost: no more writes
+        self._tls: ssl.SSLContext | None = None
 
     @classmethod
     async def connect(cls, server: str | None = None) -> Kube:
@@ -114,7 +151,7 @@ class Kube:
         try:
             return await method(*args, **kwargs)
         except ApiException as exc:
-            raise _api_error(exc.status, exc.reason, exc.body) from None
+            raise api_error_from_body(exc.status, exc.reason, exc.body) from None
 
     def fence(self) -> None:
         """Refuse every further write (findings, statuses, Events): another replica leads."""
@@ -130,7 +167,7 @@ class Kube:
         finally:
             response.release()
         if not 200 <= response.status <= 299:
-            raise _api_error(response.status, response.reason, raw)
+            raise api_error_from_body(response.status, response.reason, raw)
         return raw
 
     async def _json(self, method: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -327,21 +364,63 @@ class Kube:
             response = await self._call(self._core.list_namespaced_pod, namespace, **kwargs)
         try:
             if not 200 <= response.status <= 299:
-                raise _api_error(response.status, response.reason, await response.read())
-            parts: list[bytes] = []
+                raise api_error_from_body(response.status, response.reason, await response.read())
+            lines = LineSplitter()
             async for chunk in response.content.iter_any():
-                if b"\n" not in chunk:
-                    parts.append(chunk)
-                    continue
-                *lines, rest = (b"".join(parts) + chunk if parts else chunk).split(b"\n")
-                parts = [rest] if rest else []
-                for line in lines:
-                    if line.strip():
-                        yield line
-            if parts and b"".join(parts).strip():
-                yield b"".join(parts)
+                for line in lines.feed(chunk):
+                    yield line
+            last = lines.rest()
+            if last is not None:
+                yield last
         finally:
             response.close()
+
+    async def watch_request(
+        self, namespace: str | None, resource_version: str, timeout: int = WATCH_SECONDS
+    ) -> WatchRequest | None:
+        """The pod WATCH that `watch_pods` sends, for hostns.live.watchstream's reader
+        thread: same URL and parameters, the same credentials (the bearer token through
+        the client's own auth settings and refresh hook, so a rotated token file is read
+        again for every watch), a TLS context built from the same configuration as the
+        client's. None when a proxy is configured: then the aiohttp transport is used."""
+        configuration = self.api_client.configuration
+        url = urlsplit(configuration.host)
+        if configuration.proxy or url.scheme not in ("http", "https") or not url.hostname:
+            return None
+        path = url.path.rstrip("/") + (
+            "/api/v1/pods" if namespace is None
+            else f"/api/v1/namespaces/{quote(namespace, safe='')}/pods"
+        )
+        query: list[tuple[str, str]] = [
+            ("allowWatchBookmarks", "true"), ("resourceVersion", resource_version),
+            ("timeoutSeconds", str(timeout)), ("watch", "true"),
+        ]
+        headers: dict[str, str] = {**self.api_client.default_headers, "Accept": "application/json"}
+        await self.api_client.update_params_for_auth(headers, query, ["BearerToken"])
+        https = url.scheme == "https"
+        return WatchRequest(
+            host=url.hostname, port=url.port or (443 if https else 80),
+            target=f"{path}?{urlencode(query)}", headers=headers,
+            tls=self._tls_context() if https else None,
+            server_hostname=configuration.tls_server_name,
+            read_timeout=timeout + 30.0,
+        )
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """TLS as kubernetes_asyncio's REST client sets it up from the configuration
+        (CA, client certificate, verification switches), built once."""
+        if self._tls is None:
+            configuration = self.api_client.configuration
+            context = ssl.create_default_context(cafile=configuration.ssl_ca_cert)
+            if configuration.cert_file:
+                context.load_cert_chain(configuration.cert_file, keyfile=configuration.key_file)
+            if not configuration.verify_ssl:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            if configuration.disable_strict_ssl_verification:
+                context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+            self._tls = context
+        return self._tls
 
     # --- leases (leader election) ---------------------------------------------
 

@@ -2,8 +2,11 @@
 
 This replaces kopf's per-object pod handling (see the README, "How the operator
 watches pods"). Each pod is decoded once, and only as far as needed
-(hostns.live.wire); the intake gets every pod of the listing and every watch event,
-in the API server's order, synchronously — no task or queue per pod.
+(hostns.live.wire); the intake gets every pod of the listing and every watch event
+it `wants`, in the API server's order, synchronously — no task or queue per pod.
+The watch is read by a thread of its own (hostns.live.watchstream: blocking TLS
+reads, heads decoded there, only wanted events handed to the event loop in
+batches); with a proxy configured, by aiohttp on the loop, with the same decoding.
 
 Bookkeeping as client-go's reflector does it: the watch resumes from the last
 resourceVersion seen (bookmarks included) after the server ends it; a 410 Gone
@@ -17,6 +20,7 @@ never read as "no pods".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Protocol
@@ -27,7 +31,8 @@ import msgspec
 from hostns.live.backoff import Backoff
 from hostns.live.kube import ApiError, Gone, Kube, api_error
 from hostns.live.metrics import ALL_NAMESPACES, Metrics
-from hostns.live.wire import PodHead, WireError, decode_line, full, pod_head
+from hostns.live.watchstream import ThreadedWatch, WatchBatch, batches_from_lines
+from hostns.live.wire import PodHead, WireError, full, pod_head
 
 logger = logging.getLogger("hostns")
 
@@ -40,6 +45,13 @@ class PodSink(Protocol):
 
     def on_listed(self, namespace: str | None, tracked: set[str], since: float) -> None:
         """A complete listing: `tracked` are the uids it holds that are tracked."""
+
+    def wants(self, head: PodHead | None) -> bool:
+        """Whether a watched pod needs `on_pod`. Called on the watch's reader thread:
+        it may only read state, never change it."""
+
+    def on_skipped(self, count: int) -> None:
+        """`count` watched pods that `wants` did not want."""
 
 
 class PodWatch:
@@ -121,19 +133,30 @@ class PodWatch:
         return f"namespace {self.namespace}" if self.namespace else "the cluster"
 
     async def _watch(self, version: str, backoff: Backoff) -> None:
-        async for line in self._kube.watch_pods(self.namespace, version):
-            event = decode_line(line)
-            if event.type == "ERROR":
-                status = full(event.object)
+        request = await self._kube.watch_request(self.namespace, version)
+        stream = (
+            batches_from_lines(self._kube.watch_pods(self.namespace, version), self._sink.wants)
+            if request is None else ThreadedWatch(request, self._sink.wants).batches()
+        )
+        async with contextlib.aclosing(stream):
+            async for batch in stream:
+                self._take(batch, backoff)
+                if self._relist:
+                    return
+        self.last_seen = time.time()  # the server ended the watch on time
+
+    def _take(self, batch: WatchBatch, backoff: Backoff) -> None:
+        """Events in order; the version of the last event read, skipped ones included."""
+        for event_type, head, raw in batch.events:
+            if event_type == "ERROR":
+                self.resource_version = batch.resource_version or self.resource_version
+                status = full(raw)
                 status = status if isinstance(status, dict) else {}
                 raise api_error(status.get("code"), str(status.get("message") or "watch error"))
-            self.last_seen = time.time()
-            head = pod_head(event.object)
-            if head is not None and head.resource_version:
-                self.resource_version = head.resource_version
-            backoff.reset()
-            if event.type != "BOOKMARK":
-                self._sink.on_pod(event.type, head, event.object)
-            if self._relist:
-                return
-        self.last_seen = time.time()  # the server ended the watch on time
+            self._sink.on_pod(event_type, head, raw)
+        if batch.resource_version:
+            self.resource_version = batch.resource_version
+        if batch.skipped:
+            self._sink.on_skipped(batch.skipped)
+        backoff.reset()
+        self.last_seen = time.time()

@@ -131,3 +131,25 @@ def decode_line(raw: bytes) -> WatchLine:
         return _line_decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise WireError(f"unreadable watch event: {exc}: {bytes(raw[:200])!r}") from None
+
+
+class LineSplitter:
+    """Newline-delimited lines from arbitrary pieces of a body (no length limit)."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def feed(self, piece: bytes) -> list[bytes]:
+        if b"\n" not in piece:
+            if piece:
+                self._parts.append(piece)
+            return []
+        *lines, rest = (b"".join(self._parts) + piece if self._parts else piece).split(b"\n")
+        self._parts = [rest] if rest else []
+        return [line for line in lines if line.strip()]
+
+    def rest(self) -> bytes | None:
+        """The last line, when the body did not end with a newline."""
+        rest = b"".join(self._parts)
+        self._parts = []
+        return rest if rest.strip() else None

@@ -1,0 +1,214 @@
+"""The pod stream at scale, in one run on the local control plane (issue 9, spec §9).
+
+Usage: .venv/bin/python bench/stream_scale.py [PODS]   (default 50000)
+
+The pods, exceptions and findings of bench/live_stream.py, created by bench/fastkube.py
+(concurrent HTTP). In order, on one control plane:
+
+1. Memory slope: the operator's picture at PODS/2 and at PODS pods (VmHWM/VmRSS once
+   complete), the per-pod slope, and its extrapolation to 150,000 pods.
+2. Complete picture at PODS: A (bare kubernetes_asyncio LIST 500 per page + WATCH), then
+   the operator (every pod handled, every finding right), ratio to A.
+3. Start-up under load: the operator starts (findings cleared) while host-network pods
+   are created at 100/s from the same moment on, until 5 s after its listing completed;
+   detection latency (create → finding Violation), p99 of the pods created while the
+   listing ran, and of all.
+4. Sustained events: the operator settled; every PODS pod is deleted with many concurrent
+   DELETEs while host-network pods are created at 20/s; the pod watch event rate the
+   operator saw (per second, from hostns_pods_evaluated_total), its CPU per event, and the
+   detection latency during the burst.
+Load average is printed with every figure (CPU time per event is fair under load; wall
+times are not).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from live_stream import (
+    NAMESPACES,
+    Bench,
+    ControlPlane,
+    cpu_seconds,
+    latency,
+    memory,
+    metric,
+    percentile,
+    stop_process,
+)
+
+TARGET_PODS = 150_000
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def wait_listed(port: int, timeout: float = 900) -> float:
+    """Until the operator's first complete pod listing; the moment it was seen."""
+    deadline = time.monotonic() + timeout
+    while metric(port, "hostns_pod_listings_total") < 1:
+        if time.monotonic() > deadline:
+            raise SystemExit("the operator did not complete its listing")
+        time.sleep(0.05)
+    return time.monotonic()
+
+
+def startup_latency(
+    bench: Bench, count: int, rate: float, listing_seconds: float,
+) -> tuple[dict[str, float], subprocess.Popen[bytes], int]:
+    """Host-network pods at `rate`/s from the operator's start until after its listing."""
+    bench.clear_findings()
+    process, port, started = bench.start_operator()
+    listed: list[float] = []
+    watcher = threading.Thread(target=lambda: listed.append(wait_listed(port)), daemon=True)
+    watcher.start()
+    pairs: list[tuple[float, float]] = []
+    # Create for as long as the listing took before, plus 5 s (at least 15 s).
+    seconds = max(15.0, listing_seconds + 5.0)
+    latencies = latency(bench, rate, seconds, "s", pairs=pairs, settle=120)
+    watcher.join()
+    listing_end = listed[0]
+    during = [lat for at, lat in pairs if at < listing_end]
+    after = [lat for at, lat in pairs if at >= listing_end]
+    result = {
+        "listing": listing_end - started, "created": rate * seconds, "detected": len(pairs),
+        "during": len(during), "p99_during": percentile(during, 99) if during else 0.0,
+        "max_during": max(during) if during else 0.0,
+        "p99_after": percentile(after, 99) if after else 0.0,
+        "p99_all": percentile(latencies, 99),
+    }
+    print(f"  start-up with {count} pods: listing complete {result['listing']:.1f}s after "
+          f"start; {len(during)} pods created during it: p99 {result['p99_during']:.2f}s, "
+          f"max {result['max_during']:.2f}s; after it: p99 {result['p99_after']:.2f}s; "
+          f"{load()}", flush=True)
+    return result, process, port
+
+
+def sustained(
+    bench: Bench, count: int, process: subprocess.Popen[bytes], port: int,
+) -> dict[str, float]:
+    """Delete every bench pod as fast as the API server allows; the operator's event rate."""
+    # The start-up phase leaves findings to write: wait until the operator is idle
+    # (under 2% of a core over 2 s, at most 10 minutes) before taking its idle rate.
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        before = cpu_seconds(process.pid)
+        time.sleep(2)
+        if cpu_seconds(process.pid) - before < 0.04:
+            break
+    idle_from = cpu_seconds(process.pid)
+    time.sleep(5)
+    idle = (cpu_seconds(process.pid) - idle_from) / 5
+    before_events = metric(port, "hostns_pods_evaluated_total")
+    before_cpu = cpu_seconds(process.pid)
+    rates: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        last, last_at = before_events, time.monotonic()
+        while not stop.is_set():
+            time.sleep(1)
+            now, at = metric(port, "hostns_pods_evaluated_total"), time.monotonic()
+            rates.append((now - last) / (at - last_at))
+            last, last_at = now, at
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    began = time.monotonic()
+    deleter = bench.fast("delete", *(f"bench-{n}" for n in range(NAMESPACES)),
+                         "--concurrency", "96")
+    result_holder: list[dict[str, object]] = []
+    finisher = threading.Thread(target=lambda: result_holder.append(bench.finish(deleter)),
+                                daemon=True)
+    finisher.start()
+    # New host-network pods at 20/s while the deletions run (about count / 1,000 s).
+    pairs: list[tuple[float, float]] = []
+    lat = latency(bench, 20, max(10.0, min(60.0, count / 2000)), "d", pairs=pairs, settle=60)
+    finisher.join()
+    while metric(port, "hostns_pods_evaluated_total") < before_events + count:
+        if time.monotonic() - began > 600:
+            break
+        time.sleep(0.2)
+    took = time.monotonic() - began
+    stop.set()
+    sampler.join()
+    events = metric(port, "hostns_pods_evaluated_total") - before_events
+    cpu = cpu_seconds(process.pid) - before_cpu - idle * took
+    report = result_holder[0]
+    busy = [r for r in rates if r > 100]
+    result = {
+        "events": events, "seconds": float(report["seconds"]),  # type: ignore[arg-type]
+        "delete_rate": count / float(report["seconds"]),  # type: ignore[arg-type]
+        "median_rate": statistics.median(busy) if busy else 0.0,
+        "peak_rate": max(rates) if rates else 0.0,
+        "cpu_us": cpu / max(events, 1) * 1e6, "p99": percentile(lat, 99),
+    }
+    print(f"  {count} pods deleted in {result['seconds']:.1f}s ({result['delete_rate']:.0f}/s); "
+          f"operator saw {events:.0f} pod events, median {result['median_rate']:.0f}/s over "
+          f"the busy seconds (peak {result['peak_rate']:.0f}/s), {result['cpu_us']:.0f} µs CPU "
+          f"per event; detection p99 during it {result['p99']:.2f}s; {load()}", flush=True)
+    print(f"    per-second event rates: {[round(r) for r in rates]}", flush=True)
+    stop_process(process)
+    return result
+
+
+def main() -> int:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
+    with ControlPlane() as plane:
+        bench = Bench(plane)
+        bench.setup()
+        print(f"{count} pods, {count // 10} with hostNetwork; {load()}", flush=True)
+
+        bench.grow_to(count // 2)
+        handled, right, process, _ = bench.operator_round(count // 2)
+        half = memory(process.pid)
+        stop_process(process)
+        bench.clear_findings()
+        print(f"  operator at {count // 2} pods: handled {handled:.1f}s, right {right:.1f}s, "
+              f"memory {half} MiB; {load()}", flush=True)
+
+        bench.grow_to(count)
+        print(f"served pod size: {bench.served_size()} bytes", flush=True)
+        bare, child = bench.child_round("bare", count)
+        child.stop()
+        handled, right, process, port = bench.operator_round(count)
+        full = memory(process.pid)
+        cpu = cpu_seconds(process.pid)
+        stop_process(process)
+        print(f"  A {bare:.1f}s | operator: every pod handled {handled:.1f}s "
+              f"({handled / bare:.2f}x A), every finding right {right:.1f}s "
+              f"({right / bare:.2f}x A), {cpu:.1f}s CPU, memory {full} MiB; {load()}",
+              flush=True)
+        slope = (full["VmHWM"] - half["VmHWM"]) * 1024 / (count - count // 2)
+        at_target = full["VmHWM"] + slope * (TARGET_PODS - count) / 1024
+
+        start, process, port = startup_latency(bench, count, 100, handled)
+        burst = sustained(bench, count, process, port)
+
+        print(f"\nsummary ({count} pods):")
+        print(f"  complete picture: A {bare:.1f}s, operator every pod handled {handled:.1f}s "
+              f"= {handled / bare:.2f}x A, every finding right {right:.1f}s "
+              f"= {right / bare:.2f}x A (target 1.5x)")
+        print(f"  memory: VmHWM {half['VmHWM']} MiB at {count // 2}, {full['VmHWM']} MiB at "
+              f"{count}: {slope:.2f} KiB per pod -> {at_target:.0f} MiB at {TARGET_PODS} "
+              f"(target 256 MiB)")
+        print(f"  start-up at 100 creates/s: listing {start['listing']:.1f}s, p99 of pods "
+              f"created during it {start['p99_during']:.2f}s (target 1 s), after it "
+              f"{start['p99_after']:.2f}s")
+        print(f"  sustained: {burst['median_rate']:.0f} pod events/s (median busy second; "
+              f"deletions {burst['delete_rate']:.0f}/s), {burst['cpu_us']:.0f} µs CPU per "
+              f"event, detection p99 {burst['p99']:.2f}s (target 2,000/s, 1 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
