@@ -1,6 +1,7 @@
 """The live operator's wiring: the rooms, and the loops that connect them.
 
-- `PodWatch` (one per watched namespace) streams pods: LIST, then WATCH.
+- `PodWatch` (one per watched namespace) streams pods: LIST, and WATCH from the
+  first page's version beside the remaining pages.
 - `PodIntake` applies them to the `ClusterState` (the picture: compiled
   exceptions, host-namespace pods) and marks workloads dirty.
 - `FindingWriter` writes dirty workloads' findings in arrival order, through the

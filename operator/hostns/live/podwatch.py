@@ -214,7 +214,7 @@ class PodWatch:
             return await fetch, watch
         except BaseException:
             if watch is not None and not watch.done():
-                await cancel_and_wait([watch])  # a resumed one the caller does not know
+                await cancel_and_wait([watch])  # perhaps a resumed one the caller lacks
             fetch.cancel()  # and wait for it: the generator is closed next
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await fetch
