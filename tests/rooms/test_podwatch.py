@@ -298,3 +298,20 @@ async def test_a_page_failure_mid_listing_closes_the_watch_before_listing_again(
 def _watch_tasks() -> int:
     return sum(1 for t in asyncio.all_tasks()
                if t.get_name().startswith("hostns-pods-watch") and not t.done())
+
+
+async def test_a_relist_asked_for_during_a_listing_is_that_listing() -> None:
+    kube, sink = FakeKube(), Sink()
+    rest, later = asyncio.Event(), asyncio.Event()
+    kube.pod_pages = [[pod_body("a")], rest, [pod_body("b")]]
+    kube.watches = [[later, event("ADDED", pod_body("c", rv="101")), asyncio.Event()]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: kube.watch_versions == ["100"])
+        watch.relist()
+        rest.set()
+        await until(watch.listed.is_set)
+        later.set()
+        await until(lambda: ("ADDED", "uid-c") in sink.pods)
+        await asyncio.sleep(0.05)
+    assert watch.lists == 1 and kube.calls.count("list_pod_page") == 2
