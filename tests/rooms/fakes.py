@@ -27,7 +27,7 @@ class FakeKube:
         self.fenced = False
         self.writes = 0
         # Pods: listing pages (lists of bodies) and watch streams (lists of lines).
-        self.pod_pages: list[list[dict[str, Any]]] = []
+        self.pod_pages: list[Any] = []  # a list of bodies, or an Event: wait for it
         self.list_version = "100"
         self.watches: list[list[Any]] = []  # an int: raise that status; an Event: wait for it
         self.watch_versions: list[str] = []
@@ -162,9 +162,17 @@ class FakeKube:
 
     # --- pods ---
     async def list_pod_pages(self, namespace: str | None) -> AsyncIterator[PodPage]:
-        for index, items in enumerate(self.pod_pages):
+        # The API server answers a LIST with one page at least (empty when there is no pod).
+        listing = self.pod_pages if self.pod_pages else [[]]
+        pages = [p for p in listing if not isinstance(p, asyncio.Event)]
+        index = -1
+        for items in listing:
+            if isinstance(items, asyncio.Event):
+                await items.wait()  # a gate before the next page, that the test opens
+                continue
+            index += 1
             self._enter("list_pod_page")
-            last = index == len(self.pod_pages) - 1
+            last = index == len(pages) - 1
             raw = json.dumps({"kind": "PodList", "items": items, "metadata": {
                 "resourceVersion": self.list_version, "continue": "" if last else f"p{index + 1}"}})
             yield decode_page(raw.encode())

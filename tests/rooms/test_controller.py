@@ -162,3 +162,45 @@ async def test_without_reports_no_report_is_touched() -> None:
     finally:
         await controller.stop()
     assert kube.reports == {} and not [c for c in kube.calls if "report" in c]
+
+
+def _status(kube: FakeKube, name: str) -> dict[str, object]:
+    return kube.findings.get(("apps", name), {}).get("status") or {}
+
+
+async def test_during_the_start_up_listing_violations_are_written_and_nothing_else() -> None:
+    kube = FakeKube()
+    kube.exceptions["agent"] = _exception("agent", ["ghcr.io/acme/agent:*"])
+    kube.pod_pages = [[pod_body("b", hostNetwork=True)]]
+    first = Controller(kube, Config(port=0, coalesce_seconds=0.01))  # type: ignore[arg-type]
+    await first.start()
+    try:
+        await until(lambda: _status(kube, "pod-b").get("verdict") == "Violation")
+    finally:
+        await first.stop()
+    # The restart: b is on a page that comes late; c is created during the listing.
+    rest = asyncio.Event()
+    kube.pod_pages = [
+        [pod_body("a", hostNetwork=True), pod_body("e", hostIPC=True, image="ghcr.io/acme/agent:1")],
+        rest,
+        [pod_body("b", hostNetwork=True)],
+    ]
+    kube.watches = [[{"type": "ADDED", "object": pod_body("c", hostPID=True, rv="101")},
+                     asyncio.Event()]]
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01))  # type: ignore[arg-type]
+    await controller.start()
+    try:
+        await until(lambda: _status(kube, "pod-a").get("verdict") == "Violation"
+                    and _status(kube, "pod-c").get("verdict") == "Violation")
+        await asyncio.sleep(0.1)
+        assert not controller.ready(), "the listing is not complete"
+        assert _status(kube, "pod-e") == {}, "an Excepted finding waits for the listing"
+        assert _status(kube, "pod-b")["verdict"] == "Violation", "not Resolved: b is not listed yet"
+        rest.set()
+        await until(lambda: controller.ready() and _status(kube, "pod-e").get("verdict") == "Excepted")
+        await asyncio.sleep(0.1)
+        assert _status(kube, "pod-b")["verdict"] == "Violation"
+        assert "uid-c" in controller.state.pods, "the reconciliation keeps the watch's pod"
+        assert _status(kube, "pod-c")["verdict"] == "Violation"
+    finally:
+        await controller.stop()

@@ -73,13 +73,16 @@ def event(kind: str, body: dict[str, Any]) -> dict[str, Any]:
 
 async def test_list_then_watch_from_the_lists_version_then_from_the_last_event() -> None:
     kube, sink = FakeKube(), Sink()
-    kube.pod_pages = [[pod_body("a")], [pod_body("b")]]
+    listed = asyncio.Event()
+    kube.pod_pages = [[pod_body("a")], listed, [pod_body("b")]]
     kube.watches = [[event("ADDED", pod_body("c", rv="120")),
-                     event("BOOKMARK", {"metadata": {"resourceVersion": "130"}})]]
+                     event("BOOKMARK", {"metadata": {"resourceVersion": "130"}}), listed]]
     watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
     async with running(watch):
+        await until(lambda: ("ADDED", "uid-c") in sink.pods)
+        listed.set()
         await until(lambda: len(kube.watch_versions) == 2)
-    assert sink.pods == [(None, "uid-a"), (None, "uid-b"), ("ADDED", "uid-c")]  # no BOOKMARK
+    assert sink.pods == [(None, "uid-a"), ("ADDED", "uid-c"), (None, "uid-b")]  # no BOOKMARK
     assert sink.listings == [{"uid-a", "uid-b"}]
     assert kube.watch_versions == ["100", "130"]  # resumed after the bookmark, no re-list
     assert watch.listed.is_set()
@@ -199,3 +202,116 @@ async def test_a_namespaced_watch_reports_under_its_namespace() -> None:
     value = metrics.registry.get_sample_value(
         "hostns_pod_watch_last_event_timestamp_seconds", {"watch_namespace": "team-a"})
     assert value is not None and value > 0
+
+
+async def test_a_pod_created_during_the_listing_is_handed_over_before_the_listing_ends() -> None:
+    kube, sink = FakeKube(), Sink()
+    rest = asyncio.Event()
+    kube.pod_pages = [[pod_body("a")], rest, [pod_body("b")]]
+    kube.watches = [[event("ADDED", pod_body("new", rv="101")), asyncio.Event()]]  # stays open
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: ("ADDED", "uid-new") in sink.pods)
+        assert kube.watch_versions == ["100"], "watched from the first page's version"
+        assert not watch.listed.is_set() and sink.listings == [], "the listing is not done"
+        rest.set()
+        await until(watch.listed.is_set)
+    assert sink.listings == [{"uid-a", "uid-b"}] and watch.lists == 1
+    assert kube.calls.count("watch_pods") == 1, "the same watch goes on after the listing"
+
+
+async def test_a_later_page_neither_overwrites_a_watched_change_nor_resurrects_a_deletion() -> None:
+    kube, sink = FakeKube(), Sink()
+    rest = asyncio.Event()
+    kube.pod_pages = [[pod_body("a")], rest, [pod_body("b"), pod_body("d"), pod_body("e")]]
+    kube.watches = [[event("MODIFIED", pod_body("b", rv="101")),
+                     event("DELETED", pod_body("d", rv="102"))]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: ("DELETED", "uid-d") in sink.pods)
+        rest.set()
+        await until(watch.listed.is_set)
+    assert sink.pods == [(None, "uid-a"), ("MODIFIED", "uid-b"), ("DELETED", "uid-d"),
+                         (None, "uid-e")], "the listed b and d are older than the watch's"
+    assert sink.listings == [{"uid-a", "uid-e"}]
+
+
+async def test_the_touched_uids_are_forgotten_after_the_listing() -> None:
+    kube, sink = FakeKube(), Sink()
+    kube.pod_pages = [[pod_body("a")]]
+    gate = asyncio.Event()
+    kube.watches = [[event("MODIFIED", pod_body("a", rv="101")), gate]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: watch.listed.is_set() and ("MODIFIED", "uid-a") in sink.pods)
+        watch.relist()
+        gate.set()
+        await until(lambda: watch.lists == 2)
+    assert sink.pods[-1] == (None, "uid-a"), "a second listing hands it over again"
+
+
+@pytest.mark.parametrize("status", [500, 410])
+async def test_a_watch_failure_mid_listing_abandons_the_listing_and_lists_again(
+    status: int,
+) -> None:
+    kube, sink, metrics = FakeKube(), Sink(), Metrics()
+    never = asyncio.Event()
+    kube.pod_pages = [[pod_body("a")], never, [pod_body("b")]]
+    kube.watches = [[event("ADDED", pod_body("c", rv="101")), status]]
+    watch = PodWatch(kube, None, sink, metrics)  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: kube.calls.count("list_pod_page") == 2)  # listed again
+        await until(lambda: len(kube.watch_versions) == 2)
+        assert sink.listings == [] and not watch.listed.is_set(), "never a complete listing"
+        never.set()
+        await until(watch.listed.is_set)
+    assert sink.listings == [{"uid-a", "uid-b"}]
+    assert kube.watch_versions == ["100", "100"], "the second watch is the new listing's"
+    if status == 500:
+        assert metrics.api_errors.labels("list_pods")._value.get() >= 1
+
+
+async def test_a_page_failure_mid_listing_closes_the_watch_before_listing_again() -> None:
+    kube, sink = FakeKube(), Sink()
+    kube.pod_pages = [[pod_body("a")], [pod_body("b")]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    original, calls, open_watches = kube.list_pod_pages, [0], []
+
+    async def failing_after_the_watch_opened(namespace: str | None) -> AsyncIterator[Any]:
+        calls[0] += 1
+        async for index, page in _enumerate(original(namespace)):
+            if calls[0] == 1 and index == 1:
+                await kube.watch_opened.wait()
+                open_watches.append(_watch_tasks())
+                raise hostns.live.podwatch.api_error(500, "etcd timeout")
+            yield page
+
+    kube.list_pod_pages = failing_after_the_watch_opened  # type: ignore[method-assign]
+    async with running(watch):
+        await until(lambda: watch.listed.is_set())
+        await until(lambda: len(kube.watch_versions) == 2)
+        assert _watch_tasks() == 1, "only the new listing's watch is open"
+    assert open_watches == [1]
+    assert sink.listings == [{"uid-a", "uid-b"}]
+
+
+def _watch_tasks() -> int:
+    return sum(1 for t in asyncio.all_tasks()
+               if t.get_name().startswith("hostns-pods-watch") and not t.done())
+
+
+async def test_a_relist_asked_for_during_a_listing_is_that_listing() -> None:
+    kube, sink = FakeKube(), Sink()
+    rest, later = asyncio.Event(), asyncio.Event()
+    kube.pod_pages = [[pod_body("a")], rest, [pod_body("b")]]
+    kube.watches = [[later, event("ADDED", pod_body("c", rv="101")), asyncio.Event()]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: kube.watch_versions == ["100"])
+        watch.relist()
+        rest.set()
+        await until(watch.listed.is_set)
+        later.set()
+        await until(lambda: ("ADDED", "uid-c") in sink.pods)
+        await asyncio.sleep(0.05)
+    assert watch.lists == 1 and kube.calls.count("list_pod_page") == 2

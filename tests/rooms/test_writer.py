@@ -145,3 +145,36 @@ async def test_due_counts_what_could_be_written_now_and_nothing_while_held(
     assert writer.due == 0 and writer.backlog == 1  # still in its coalescing window
     writer.hold()
     assert writer.due == 0
+
+
+async def test_a_hold_with_a_predicate_writes_what_it_allows_and_keeps_the_rest(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    violating = {"v1", "v2"}
+    writer = make(coalesce=0.0)
+    writer.hold(allow=lambda w: w.name in violating)
+    writer.mark([workload("resolved"), workload("v1"), workload("excepted"), workload("v2")])
+    await until(lambda: sorted(recorder.flushed) == ["v1", "v2"])
+    await asyncio.sleep(0.1)
+    assert sorted(recorder.flushed) == ["v1", "v2"] and writer.backlog == 2
+    assert writer.due == 0, "nothing the hold refused counts as due"
+    writer.release()
+    await until(lambda: len(recorder.flushed) == 4)
+    assert recorder.flushed[2:] == ["resolved", "excepted"], "the refused ones in arrival order"
+
+
+async def test_a_refused_workload_marked_again_is_looked_at_again(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    violating: set[str] = set()
+    writer = make(coalesce=0.0)
+    writer.hold(allow=lambda w: w.name in violating)
+    writer.mark([workload("a")])
+    await asyncio.sleep(0.05)
+    assert recorder.flushed == [] and writer.backlog == 1
+    violating.add("a")  # its uncovered pod arrived
+    writer.mark([workload("a")])
+    await until(lambda: recorder.flushed == ["a"])
+    writer.release()
+    await asyncio.sleep(0.05)
+    assert recorder.flushed == ["a"] and writer.backlog == 0, "written once, not again"

@@ -1,6 +1,7 @@
 """The live operator's wiring: the rooms, and the loops that connect them.
 
-- `PodWatch` (one per watched namespace) streams pods: LIST, then WATCH.
+- `PodWatch` (one per watched namespace) streams pods: LIST, and WATCH from the
+  first page's version beside the remaining pages.
 - `PodIntake` applies them to the `ClusterState` (the picture: compiled
   exceptions, host-namespace pods) and marks workloads dirty.
 - `FindingWriter` writes dirty workloads' findings in arrival order, through the
@@ -121,15 +122,19 @@ class Controller:
         """Load exceptions and findings, then start the pod watches and the loops.
 
         Exceptions come first: evaluating pods before they are known would report
-        every trusted pod as a Violation for a moment. The writer is held until
-        every watch has completed its first listing: until then the picture is
-        partial, and a finding of a workload not listed yet would look Resolved.
+        every trusted pod as a Violation for a moment. Until every watch has
+        completed its first listing the picture is partial: a finding of a
+        workload not listed yet would look Resolved, one whose uncovered pod is
+        not listed yet would look Excepted. So the writer is held until then, but
+        for Violations: a workload with one uncovered pod is a Violation whatever
+        its other pods, so its finding is written at once (its pod count is
+        corrected after the listing, when every stored finding is looked at).
         A standby that kept its watches warm (`watch_standby`) lists nothing again:
         its picture is re-evaluated with the exceptions as they are now, and the
         writer starts on what it holds.
         """
         await self._retrying("start-up reconciliation", self._load)
-        self.writer.hold()
+        self.writer.hold(allow=self.state.is_violation)
         self.writer.start()
         self.poster.start()
         if not self._watch_tasks:

@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote, urlencode, urlsplit
@@ -329,7 +329,7 @@ class Kube:
             raw = await self._raw(self._core.list_namespaced_pod, namespace, **kwargs)
         return decode_page(raw)
 
-    async def list_pod_pages(self, namespace: str | None) -> AsyncIterator[PodPage]:
+    async def list_pod_pages(self, namespace: str | None) -> AsyncGenerator[PodPage, None]:
         """Every page of one consistent LIST (one snapshot: the last page's resourceVersion)."""
         token: str | None = None
         while True:

@@ -1,4 +1,4 @@
-"""The pod stream: LIST, then WATCH from the list's resourceVersion, for ever.
+"""The pod stream: LIST, and WATCH from the list's resourceVersion, for ever.
 
 This replaces kopf's per-object pod handling (see the README, "How the operator
 watches pods"). Each pod is decoded once, and only as far as needed
@@ -15,6 +15,18 @@ connection, an unreadable line) back off, bounded, and retry. A listing counts
 only when every page was read: a failed page raises, and the intake reconciles
 (forgets pods the list no longer has) only after a complete one — a failure is
 never read as "no pods".
+
+The WATCH does not wait for the last page: a paginated LIST is one snapshot at
+the first page's resourceVersion R, so the watch starts from R as soon as that
+page arrives and runs beside the remaining pages (both hand pods to the sink on
+the one event loop, so they never interleave within a pod). A pod created while
+a large listing is still being read is thus seen at once, not after it. The
+watch's events are newer than any listed item: a listed pod whose uid the watch
+already reported during this listing (added, modified or deleted) is not handed
+to the sink, so a later page neither overwrites a newer state nor resurrects a
+deleted pod. A failure of either — a page, the watch, a 410 Gone on the continue
+token or the watch — abandons both and lists again from scratch, after the
+bounded back-off.
 """
 
 from __future__ import annotations
@@ -23,6 +35,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 import aiohttp
@@ -31,8 +44,9 @@ import msgspec
 from hostns.live.backoff import Backoff
 from hostns.live.kube import ApiError, Gone, Kube, api_error
 from hostns.live.metrics import ALL_NAMESPACES, Metrics
+from hostns.live.tasks import cancel_and_wait
 from hostns.live.watchstream import ThreadedWatch, WatchBatch, batches_from_lines
-from hostns.live.wire import PodHead, WireError, full, pod_head
+from hostns.live.wire import PodHead, PodPage, WireError, full, pod_head
 
 logger = logging.getLogger("hostns")
 
@@ -74,11 +88,15 @@ class PodWatch:
         self.resource_version: str | None = None
         self.listed = asyncio.Event()  # set once the first complete listing is handled
         self._relist = False
+        # While a listing runs beside its watch: the uids the watch reported so far.
+        self._touched: set[str] | None = None
         self.lists = 0  # complete listings, for tests and the benchmark
 
     def relist(self) -> None:
-        """List again (reconcile) when the current watch ends (within WATCH_SECONDS)."""
-        self._relist = True
+        """List again (reconcile) at the watch's next batch, or when it ends (within
+        WATCH_SECONDS). A listing under way is a reconciliation already: no-op then."""
+        if self._touched is None:
+            self._relist = True
 
     async def list_all(self) -> str | None:
         """One complete listing handed to the sink; returns its resourceVersion."""
@@ -102,13 +120,9 @@ class PodWatch:
         while True:
             try:
                 if self.resource_version is None or self._relist:
-                    version = await self.list_all()
-                    self._relist = False
-                    self.resource_version = version
-                    self.listed.set()
-                if self.resource_version is None:
-                    raise api_error(0, "the pod list carried no resourceVersion")
-                await self._watch(self.resource_version, backoff)
+                    await self._list_and_watch(backoff)
+                else:
+                    await self._watch(self.resource_version, backoff)
             except Gone as exc:
                 # Too old to resume: list again at once (a second 410 in a row backs off).
                 logger.info("pod watch of %s: %s; listing again", self._where, exc)
@@ -118,8 +132,7 @@ class PodWatch:
                 else:
                     backoff.attempts += 1
             except _RECOVERABLE as exc:
-                operation = "list_pods" if self.resource_version is None or self._relist \
-                    else "watch_pods"
+                operation = "list_pods" if self.resource_version is None else "watch_pods"
                 self._metrics.api_errors.labels(operation).inc()
                 delay = backoff.next_delay()
                 logger.warning(
@@ -127,6 +140,85 @@ class PodWatch:
                     operation.split("_")[0], self._where, delay, exc,
                 )
                 await asyncio.sleep(delay)
+
+    async def _list_and_watch(self, backoff: Backoff) -> None:
+        """A complete listing with its watch running from the first page's version;
+        then that watch goes on until it ends (on time, or for a requested re-list).
+
+        Raises on any failure; `resource_version` is None then, so `run` lists again.
+        """
+        self._relist = False
+        since = time.monotonic()
+        tracked: set[str] = set()
+        touched: set[str] = set()
+        watch: asyncio.Task[None] | None = None
+        pages = self._kube.list_pod_pages(self.namespace)
+        try:
+            async with contextlib.aclosing(pages):
+                while True:
+                    page, watch = await self._next_page(pages, watch, backoff)
+                    if page is None:
+                        break
+                    self.last_seen = time.time()
+                    if watch is None:
+                        if not page.resource_version:
+                            raise api_error(0, "the pod list carried no resourceVersion")
+                        self.resource_version = page.resource_version
+                        self._touched = touched
+                        watch = self._start_watch(backoff)
+                    for raw in page.items:
+                        head = pod_head(raw)
+                        uid = head.uid if head is not None else None
+                        if uid and uid in touched:
+                            continue  # the watch reported it during this listing: newer
+                        if self._sink.on_pod(None, head, raw) and uid:
+                            tracked.add(uid)
+            if watch is None:
+                raise api_error(0, "the pod list returned no page")
+            self._touched = None
+            # Pods the watch added meanwhile are not in `tracked`, but were seen after
+            # `since`: the reconciliation keeps them (ClusterState.forget_unlisted).
+            self._sink.on_listed(self.namespace, tracked, since)
+            self.lists += 1
+            self._metrics.pod_listings.inc()
+            self.listed.set()
+        except BaseException:
+            self._touched = None
+            self.resource_version = None  # fail closed: list and watch again from scratch
+            if watch is not None:
+                await cancel_and_wait([watch])
+            raise
+        await watch  # the watch goes on; its end or failure is `run`'s to handle
+
+    def _start_watch(self, backoff: Backoff) -> asyncio.Task[None]:
+        version = self.resource_version
+        assert version is not None
+        return asyncio.create_task(
+            self._watch(version, backoff), name=f"hostns-pods-watch-{self.namespace or 'all'}"
+        )
+
+    async def _next_page(
+        self, pages: AsyncIterator[PodPage], watch: asyncio.Task[None] | None, backoff: Backoff
+    ) -> tuple[PodPage | None, asyncio.Task[None] | None]:
+        """The next page (None after the last) and the watch, resumed if the server
+        ended it on time meanwhile; raises at once if the watch fails."""
+        fetch = asyncio.ensure_future(anext(pages, None))
+        try:
+            while watch is not None:
+                await asyncio.wait((fetch, watch), return_when=asyncio.FIRST_COMPLETED)
+                if fetch.done() or not watch.done():
+                    break  # a page that came with the watch's end is read first
+                watch.result()  # raises the watch's failure
+                # The server ended the watch on time mid-listing: resume it.
+                watch = self._start_watch(backoff)
+            return await fetch, watch
+        except BaseException:
+            if watch is not None and not watch.done():
+                await cancel_and_wait([watch])  # perhaps a resumed one the caller lacks
+            fetch.cancel()  # and wait for it: the generator is closed next
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetch
+            raise
 
     @property
     def _where(self) -> str:
@@ -153,6 +245,8 @@ class PodWatch:
                 status = full(raw)
                 status = status if isinstance(status, dict) else {}
                 raise api_error(status.get("code"), str(status.get("message") or "watch error"))
+            if self._touched is not None and head is not None and head.uid:
+                self._touched.add(head.uid)
             self._sink.on_pod(event_type, head, raw)
         if batch.resource_version:
             self.resource_version = batch.resource_version

@@ -194,6 +194,11 @@ class ClusterState:
             return None
         return finding_content({}, previous=last)
 
+    def is_violation(self, workload: Workload) -> bool:
+        """Whether a pod of the workload is a Violation now (so is its finding)."""
+        return any(self.pods[uid].verdict.verdict == VIOLATION
+                   for uid in self.workloads.get(workload, ()))
+
     def forget_departure(self, workload: Workload) -> None:
         """The finding of a departed workload is written (or deleted): nothing to keep."""
         self.departed.pop(workload, None)

@@ -7,7 +7,11 @@ change is written first, whatever its name — by `concurrency` workers, and a
 workload is never written by two workers at once (a mark during its write queues
 it again behind the others). A failed write is retried after a bounded
 exponential back-off per workload. The writer can be held (during the start-up
-listing, when the picture is still partial) and released.
+listing, when the picture is still partial) and released; a hold may let through
+the workloads an `allow` predicate accepts when their turn comes (the start-up
+lets Violations through: one uncovered pod makes a Violation whatever the pods
+not listed yet). A workload it refuses waits, in arrival order, for the release
+or for its next mark.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from hostns.live.tasks import cancel_and_wait
 logger = logging.getLogger("hostns")
 
 CONCURRENCY = 32
+
+# A hold's predicate: True for a workload that may be written while held.
+Allow = Callable[[Workload], bool]
 
 
 class FindingWriter:
@@ -48,18 +55,20 @@ class FindingWriter:
         self._backoffs: dict[Workload, Backoff] = {}
         self._wake = asyncio.Event()
         self._held = False
+        self._allow: Allow | None = None
+        self._deferred: dict[Workload, None] = {}  # refused while held, in arrival order
         self._workers: list[asyncio.Task[None]] = []
         self.last_beat = time.monotonic()
 
     @property
     def backlog(self) -> int:
-        return len(self._queue) + len(self._in_flight)
+        return len(self._queue) + len(self._deferred) + len(self._in_flight)
 
     @property
     def due(self) -> int:
         """Findings that could be written now (past their coalescing window, or in flight)."""
         if self._held:
-            return 0
+            return len(self._in_flight)
         now = time.monotonic()
         waiting = 0
         for due in self._queue.values():  # in arrival order, so dues only grow
@@ -74,15 +83,24 @@ class FindingWriter:
             if workload in self._in_flight:
                 self._again.add(workload)
             elif workload not in self._queue:
+                self._deferred.pop(workload, None)  # looked at again when its turn comes
                 if not self._queue:
                     self._wake.set()
                 self._queue[workload] = now + self._coalesce
 
-    def hold(self) -> None:
+    def hold(self, allow: Allow | None = None) -> None:
+        """Write nothing (or, with `allow`, only what it accepts) until `release`."""
         self._held = True
+        self._allow = allow
 
     def release(self) -> None:
+        """Write everything: what the hold refused first (it arrived first), then the rest."""
         self._held = False
+        self._allow = None
+        if self._deferred:
+            now = time.monotonic()
+            self._queue = {**dict.fromkeys(self._deferred, now), **self._queue}
+            self._deferred = {}
         self._wake.set()
 
     def start(self) -> None:
@@ -109,13 +127,18 @@ class FindingWriter:
     async def _next(self) -> Workload:
         while True:
             timeout: float | None = None
-            if not self._held and self._queue:
+            while self._queue and (not self._held or self._allow is not None):
                 workload, due = next(iter(self._queue.items()))
                 timeout = due - time.monotonic()
-                if timeout <= 0:
-                    del self._queue[workload]
-                    self._in_flight.add(workload)
-                    return workload
+                if timeout > 0:
+                    break
+                timeout = None
+                del self._queue[workload]
+                if self._held and self._allow is not None and not self._allow(workload):
+                    self._deferred[workload] = None
+                    continue
+                self._in_flight.add(workload)
+                return workload
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
