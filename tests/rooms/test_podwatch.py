@@ -38,14 +38,7 @@ class Sink:
         raise AssertionError("this sink wants every pod")
 
 
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Quick(hostns.live.podwatch.Backoff):
-        def next_delay(self) -> float:
-            self.attempts += 1
-            return 0.01
-
-    monkeypatch.setattr(hostns.live.podwatch, "Backoff", Quick)
+pytestmark = pytest.mark.usefixtures("quick_backoff")
 
 
 @contextlib.asynccontextmanager

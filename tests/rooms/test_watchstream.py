@@ -23,7 +23,6 @@ import pytest
 from aiohttp import web
 from kubernetes_asyncio import client
 
-import hostns.live.podwatch
 from hostns.live.kube import Kube
 from hostns.live.metrics import Metrics
 from hostns.live.podwatch import PodWatch
@@ -43,14 +42,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Quick(hostns.live.podwatch.Backoff):
-        def next_delay(self) -> float:
-            self.attempts += 1
-            return 0.01
-
-    monkeypatch.setattr(hostns.live.podwatch, "Backoff", Quick)
+pytestmark = pytest.mark.usefixtures("quick_backoff")
 
 
 class ApiServer:
