@@ -10,7 +10,7 @@ import asyncio
 import copy
 import json
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from hostns.live.kube import api_error
@@ -203,3 +203,12 @@ def pod_body(name: str, *, uid: str | None = None, namespace: str = "apps", rv: 
                      "resourceVersion": rv},
         "spec": {**flags, "containers": [{"name": "c", "image": image}]},
     }
+
+
+async def until(check: Callable[[], object], timeout: float = 5.0) -> None:
+    """Wait, in 10 ms steps, until `check()` is true; fail after `timeout` seconds."""
+    for _ in range(int(timeout / 0.01)):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not in time")

@@ -15,8 +15,7 @@ from hostns.live.controller import Controller
 from hostns.live.metrics import Metrics
 from tests.cli.auditevents import MALLORY, RS_CONTROLLER, event
 
-from .fakes import FakeKube, pod_body
-from .test_controller import until
+from .fakes import FakeKube, pod_body, until
 
 
 def batch(*events: dict[str, Any]) -> bytes:

@@ -7,15 +7,7 @@ import asyncio
 from hostns.live.config import Config
 from hostns.live.controller import Controller
 
-from .fakes import FakeKube, pod_body
-
-
-async def until(check: object, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if check():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("not in time")
+from .fakes import FakeKube, pod_body, until
 
 
 async def test_alive_from_the_start_ready_once_listed_and_still_alive_after() -> None:

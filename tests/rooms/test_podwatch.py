@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,7 @@ from hostns.live.podwatch import PodWatch
 from hostns.live.wire import PodHead
 
 from .fakes import FakeKube, pod_body
+from .fakes import until as wait_until
 
 
 class Sink:
@@ -52,12 +54,7 @@ async def running(watch: PodWatch) -> AsyncIterator[asyncio.Task[None]]:
             await task
 
 
-async def until(check: Any, timeout: float = 3.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("not in time")
+until = functools.partial(wait_until, timeout=3.0)  # this file's waits are short
 
 
 def event(kind: str, body: dict[str, Any]) -> dict[str, Any]:

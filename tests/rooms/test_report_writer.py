@@ -17,7 +17,7 @@ from hostns.live.metrics import Metrics
 from hostns.live.report_writer import ReportWriter
 from hostns.live.tasks import cancel_and_wait
 
-from .fakes import FakeKube
+from .fakes import FakeKube, until
 
 IMAGE = "docker.io/library/busybox:1.36"
 WRITES = ("create_report", "replace_report", "delete_report")
@@ -64,14 +64,6 @@ class Harness:
 @pytest.fixture
 def h() -> Harness:
     return Harness()
-
-
-async def until(check: Any, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("not in time")
 
 
 @pytest.fixture

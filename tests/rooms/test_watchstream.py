@@ -29,7 +29,7 @@ from hostns.live.podwatch import PodWatch
 from hostns.live.watchstream import ChunkDecoder
 from hostns.live.wire import PodHead, WireError
 
-from .fakes import pod_body
+from .fakes import pod_body, until
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "hack" / "controlplane"))
 from launcher import _make_pki
@@ -158,14 +158,6 @@ async def watching(kube: Kube, sink: Sink) -> AsyncIterator[PodWatch]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await kube.close()
-
-
-async def until(check: Any, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("not in time")
 
 
 async def test_only_wanted_events_reach_the_loop_and_the_watch_resumes_after_skipped_ones(

@@ -11,6 +11,8 @@ from hostns.core.workloads import Workload
 from hostns.live.kube import api_error
 from hostns.live.writer import FindingWriter
 
+from .fakes import until
+
 
 def workload(name: str) -> Workload:
     return Workload("apps", "v1", "Pod", name)
@@ -56,14 +58,6 @@ async def make(recorder: Recorder) -> AsyncIterator[Callable[..., FindingWriter]
     yield build
     for writer in writers:
         await writer.stop()
-
-
-async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.01)):
-        if check():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("not in time")
 
 
 async def test_workloads_are_written_in_arrival_order_not_name_order(
