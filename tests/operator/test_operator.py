@@ -125,8 +125,11 @@ async def test_an_exception_flips_the_finding_to_excepted_and_back_when_deleted(
 
     await cluster.delete_exception("debug-tools")
     await finding(cluster, "default", "pod-debugger", "Violation")
-    # The finding's Event follows its status write: wait for it, then count them all.
-    await eventually(lambda: _async(len(cluster.events("HostNamespaceFinding")) >= 3))
+    # The finding's Event follows its status write, the pod's waits out the settling
+    # window (the finding of a new detection is written at once): wait for both, then
+    # count them all.
+    await eventually(lambda: _async(len(cluster.events("HostNamespaceFinding")) >= 3
+                                    and len(cluster.events("Pod")) >= 2))
     await asyncio.sleep(0.3)  # anything extra would arrive now
     kinds = [(e["involvedObject"]["kind"], e["type"]) for e in cluster.events()]
     assert kinds.count(("HostNamespaceFinding", "Normal")) == 1  # the Excepted transition

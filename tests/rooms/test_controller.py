@@ -196,3 +196,35 @@ async def test_during_the_start_up_listing_violations_are_written_and_nothing_el
         assert _status(kube, "pod-c")["verdict"] == "Violation"
     finally:
         await controller.stop()
+
+
+async def test_a_restart_does_not_rewrite_a_violation_page_by_page_with_partial_counts() -> None:
+    owner = {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent", "uid": "ds",
+             "controller": True}
+    pods = [pod_body(f"agent-{n}", hostNetwork=True) for n in (1, 2)]
+    for pod in pods:
+        pod["metadata"]["ownerReferences"] = [owner]
+    kube = FakeKube()
+    kube.pod_pages = [pods]
+    first = Controller(kube, Config(port=0, coalesce_seconds=0.01))  # type: ignore[arg-type]
+    await first.start()
+    try:
+        await until(lambda: _status(kube, "daemonset-agent").get("pods", {}).get("count") == 2)
+    finally:
+        await first.stop()
+    rest = asyncio.Event()
+    kube.pod_pages = [[pods[0]], rest, [pods[1]]]  # the restart lists the two pods apart
+    kube.calls.clear()
+    controller = Controller(kube, Config(port=0, coalesce_seconds=0.01))  # type: ignore[arg-type]
+    await controller.start()
+    try:
+        await until(lambda: "uid-agent-1" in controller.state.pods)
+        await asyncio.sleep(0.1)
+        assert _status(kube, "daemonset-agent")["pods"]["count"] == 2, "not rewritten with 1"
+        rest.set()
+        await until(controller.ready)
+        await asyncio.sleep(0.1)
+        assert _status(kube, "daemonset-agent")["pods"]["count"] == 2
+        assert "patch_finding_status" not in kube.calls, "nothing changed: nothing written"
+    finally:
+        await controller.stop()

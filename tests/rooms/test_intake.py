@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,14 +24,28 @@ from .fakes import FakeKube, pod_body
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
+class Marks(list[Workload]):
+    """The writer's `mark`, recorded: every workload marked, and the urgent ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urgent: list[Workload] = []
+
+    def __call__(self, workloads: Iterable[Workload], *, urgent: bool = False) -> None:
+        marked = list(workloads)
+        self.extend(marked)
+        if urgent:
+            self.urgent.extend(marked)
+
+
 class Harness:
     def __init__(self) -> None:
         self.kube = FakeKube()
         self.state = ClusterState()
-        self.marked: list[Workload] = []
+        self.marked = Marks()
         self.poster = EventPoster(self.kube, Metrics())  # type: ignore[arg-type]
         self.findings = FindingStore(self.kube, Metrics(), lambda: NOW)  # type: ignore[arg-type]
-        self.intake = PodIntake(self.state, self.findings, self.poster, self.marked.extend,
+        self.intake = PodIntake(self.state, self.findings, self.poster, self.marked,
                                 Metrics(), lambda: NOW, settle_seconds=0.01)
         self.intake.starting = False
 
@@ -141,7 +156,38 @@ def test_the_reader_thread_is_told_to_drop_only_untracked_pods_without_host_name
 def test_pods_the_reader_thread_dropped_count_as_evaluated() -> None:
     metrics = Metrics()
     intake = PodIntake(ClusterState(), FindingStore(FakeKube(), metrics, lambda: NOW),  # type: ignore[arg-type]
-                       EventPoster(FakeKube(), metrics), lambda _: None, metrics,  # type: ignore[arg-type]
+                       EventPoster(FakeKube(), metrics), Marks(), metrics,  # type: ignore[arg-type]
                        lambda: NOW)
     intake.on_skipped(41)
     assert metrics.pods_evaluated._value.get() == 41
+
+
+async def test_a_new_violation_is_marked_urgent_until_its_finding_says_violation(
+    h: Harness,
+) -> None:
+    daemonset = {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "agent",
+                 "uid": "ds", "controller": True}
+    first, second, third = (pod_body(f"agent-{n}", hostNetwork=True) for n in "123")
+    for pod in (first, second, third):
+        pod["metadata"]["ownerReferences"] = [daemonset]
+    workload = Workload("apps", "apps/v1", "DaemonSet", "agent")
+    h.feed("ADDED", first)
+    h.feed("ADDED", second)  # the finding is not written yet: still a new detection
+    assert h.marked.urgent == [workload, workload]
+    await h.findings.sync(workload, h.state.content_of(workload, None) or {})
+    assert h.findings.verdict(workload) == "Violation"
+    h.feed("ADDED", third)  # the rest of the roll-out coalesces
+    h.feed("MODIFIED", {**first, "metadata": {**first["metadata"], "labels": {"x": "y"}}})
+    assert h.marked == [workload] * 4 and h.marked.urgent == [workload, workload]
+
+
+def test_an_excepted_pod_and_a_departure_are_not_urgent(h: Harness) -> None:
+    h.state.set_exception({
+        "metadata": {"name": "agent", "generation": 1},
+        "spec": {"reason": "the agent is trusted", "images": ["ghcr.io/acme/agent:*"]},
+    })
+    trusted = pod_body("trusted", hostNetwork=True, image="ghcr.io/acme/agent:1")
+    h.feed("ADDED", trusted)
+    assert h.state.pods["uid-trusted"].verdict.verdict == "Excepted"
+    h.feed("DELETED", trusted)
+    assert len(h.marked) == 2 and h.marked.urgent == []

@@ -172,3 +172,51 @@ async def test_a_refused_workload_marked_again_is_looked_at_again(
     writer.release()
     await asyncio.sleep(0.05)
     assert recorder.flushed == ["a"] and writer.backlog == 0, "written once, not again"
+
+
+async def test_an_urgent_mark_is_written_at_once_ahead_of_the_coalescing_queue(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = make(coalesce=60.0)
+    writer.mark([workload("waiting")])
+    writer.mark([workload("new-violation")], urgent=True)
+    await until(lambda: recorder.flushed == ["new-violation"], timeout=1)
+    assert writer.backlog == 1 and writer.due == 0, "the other one still waits its window"
+
+
+async def test_an_urgent_mark_of_a_waiting_workload_takes_it_out_of_its_window_once(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = make(coalesce=60.0)
+    writer.mark([workload("ds")])
+    writer.mark([workload("ds")], urgent=True)
+    writer.mark([workload("ds")])  # the rest of the burst: already due
+    await until(lambda: recorder.flushed == ["ds"], timeout=1)
+    await asyncio.sleep(0.05)
+    assert recorder.flushed == ["ds"] and writer.backlog == 0
+
+
+async def test_an_urgent_mark_during_its_write_writes_again_at_once_after_it(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    recorder.delay = 0.05
+    writer = make(coalesce=60.0)
+    writer.mark([workload("a")], urgent=True)
+    await until(lambda: "a" in recorder.running)
+    writer.mark([workload("a")])
+    writer.mark([workload("a")], urgent=True)
+    await until(lambda: recorder.flushed == ["a", "a"], timeout=1)
+    assert recorder.overlaps == 0
+
+
+async def test_a_hold_refuses_urgent_marks_its_predicate_refuses(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = make(coalesce=60.0)
+    writer.hold(allow=lambda w: w.name == "new")
+    writer.mark([workload("known"), workload("new")], urgent=True)
+    await until(lambda: recorder.flushed == ["new"], timeout=1)
+    await asyncio.sleep(0.05)
+    assert recorder.flushed == ["new"] and writer.backlog == 1
+    writer.release()
+    await until(lambda: recorder.flushed == ["new", "known"], timeout=1)

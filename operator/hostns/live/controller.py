@@ -126,15 +126,17 @@ class Controller:
         completed its first listing the picture is partial: a finding of a
         workload not listed yet would look Resolved, one whose uncovered pod is
         not listed yet would look Excepted. So the writer is held until then, but
-        for Violations: a workload with one uncovered pod is a Violation whatever
-        its other pods, so its finding is written at once (its pod count is
-        corrected after the listing, when every stored finding is looked at).
+        for new detections: a workload with one uncovered pod is a Violation
+        whatever its other pods, so a finding that does not say Violation yet is
+        written at once (its pod count is corrected after the listing, when every
+        stored finding is looked at); one that already says so waits, so that a
+        restart does not rewrite findings page by page with partial pod counts.
         A standby that kept its watches warm (`watch_standby`) lists nothing again:
         its picture is re-evaluated with the exceptions as they are now, and the
         writer starts on what it holds.
         """
         await self._retrying("start-up reconciliation", self._load)
-        self.writer.hold(allow=self.state.is_violation)
+        self.writer.hold(allow=self._new_detection)
         self.writer.start()
         self.poster.start()
         if not self._watch_tasks:
@@ -207,6 +209,11 @@ class Controller:
     def _update_prevention(self) -> None:
         if self.prevention is not None:
             self.prevention.update(self.state.exceptions.values())
+
+    def _new_detection(self, workload: Workload) -> bool:
+        """During the start-up listing: a Violation its stored finding does not say yet."""
+        return self.findings.verdict(workload) != Verdict.VIOLATION \
+            and self.state.is_violation(workload)
 
     async def _when_listed(self) -> None:
         await asyncio.gather(*(w.listed.wait() for w in self.watches))
@@ -362,6 +369,7 @@ class Controller:
         changed, new_violations = self.state.reevaluate(self.clock())
         for facts, verdict in new_violations:
             self.intake.report_violation(facts, violation_message(verdict))
+            self.intake.mark(facts.workload, new_violation=True)
         self.writer.mark(changed)
         self._statuses_due.set()  # expired exceptions' statuses change
 

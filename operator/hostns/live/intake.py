@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -39,6 +39,12 @@ logger = logging.getLogger("hostns")
 PENDING_LIMIT = 10_000  # Violations a standby remembers for its take-over
 
 
+class MarkDirty(Protocol):
+    """The writer's `mark`: these findings need a write (`urgent`: at once)."""
+
+    def __call__(self, workloads: Iterable[Workload], *, urgent: bool = False) -> None: ...
+
+
 
 class PodIntake:
     def __init__(
@@ -46,7 +52,7 @@ class PodIntake:
         state: ClusterState,
         findings: FindingStore,
         poster: EventPoster,
-        mark_dirty: Callable[[Iterable[Workload]], None],
+        mark_dirty: MarkDirty,
         metrics: Metrics,
         clock: Callable[[], datetime],
         settle_seconds: float = 0.5,
@@ -138,8 +144,15 @@ class PodIntake:
         if observation.new_violation is not None:
             self._report_violation(facts, violation_message(observation.new_violation))
         if observation.workload is not None:
-            self._mark_dirty((observation.workload,))
+            self.mark(observation.workload, new_violation=observation.new_violation is not None)
         return facts.uid in self._state.pods
+
+    def mark(self, workload: Workload, *, new_violation: bool) -> None:
+        """Hand a changed workload to the writer. A new detection — a pod just turned
+        into a Violation, and the finding does not say Violation yet — is written at
+        once; every other change waits out the coalescing window."""
+        urgent = new_violation and self._findings.verdict(workload) != Verdict.VIOLATION
+        self._mark_dirty((workload,), urgent=urgent)
 
     # --- pod Events -------------------------------------------------------------------
 

@@ -2,16 +2,19 @@
 
 A workload marked dirty waits `coalesce` seconds from its first mark, so that a
 burst (a DaemonSet rolling out) becomes one write per finding; marks that arrive
-meanwhile join it. Workloads are then taken first in, first out — the oldest
-change is written first, whatever its name — by `concurrency` workers, and a
-workload is never written by two workers at once (a mark during its write queues
-it again behind the others). A failed write is retried after a bounded
-exponential back-off per workload. The writer can be held (during the start-up
-listing, when the picture is still partial) and released; a hold may let through
-the workloads an `allow` predicate accepts when their turn comes (the start-up
-lets Violations through: one uncovered pod makes a Violation whatever the pods
-not listed yet). A workload it refuses waits, in arrival order, for the release
-or for its next mark.
+meanwhile join it. A mark can be urgent — a new detection: a pod just turned
+into a Violation and the finding does not say so yet — and is then written at
+once, ahead of the coalescing queue; the rest of its burst coalesces behind it.
+Workloads are then taken first in, first out — the oldest change is written
+first, whatever its name — by `concurrency` workers, and a workload is never
+written by two workers at once (a mark during its write queues it again behind
+the others). A failed write is retried after a bounded exponential back-off per
+workload. The writer can be held (during the start-up listing, when the picture
+is still partial) and released; a hold may let through the workloads an `allow`
+predicate accepts when their turn comes (the start-up lets new Violations
+through: one uncovered pod makes a Violation whatever the pods not listed yet).
+A workload it refuses waits, in arrival order, for the release or for its next
+mark.
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ class FindingWriter:
         self._on_error = on_error
         self._on_idle = on_idle
         self._queue: dict[Workload, float] = {}  # insertion order = arrival order; value: due
+        self._urgent: dict[Workload, None] = {}  # due now, before the queue, in arrival order
         self._in_flight: set[Workload] = set()
-        self._again: set[Workload] = set()
+        self._again: dict[Workload, bool] = {}  # marked during its write; value: urgent
         self._backoffs: dict[Workload, Backoff] = {}
         self._wake = asyncio.Event()
         self._held = False
@@ -62,7 +66,7 @@ class FindingWriter:
 
     @property
     def backlog(self) -> int:
-        return len(self._queue) + len(self._deferred) + len(self._in_flight)
+        return len(self._urgent) + len(self._queue) + len(self._deferred) + len(self._in_flight)
 
     @property
     def due(self) -> int:
@@ -70,20 +74,28 @@ class FindingWriter:
         if self._held:
             return len(self._in_flight)
         now = time.monotonic()
-        waiting = 0
+        waiting = len(self._urgent)
         for due in self._queue.values():  # in arrival order, so dues only grow
             if due > now:
                 break
             waiting += 1
         return waiting + len(self._in_flight)
 
-    def mark(self, workloads: Iterable[Workload]) -> None:
+    def mark(self, workloads: Iterable[Workload], *, urgent: bool = False) -> None:
+        """Write these findings after the coalescing window (`urgent`: at once)."""
         now = time.monotonic()
         for workload in workloads:
             if workload in self._in_flight:
-                self._again.add(workload)
+                self._again[workload] = urgent or self._again.get(workload, False)
+                continue
+            if workload in self._urgent:
+                continue
+            self._deferred.pop(workload, None)  # looked at again when its turn comes
+            if urgent:
+                self._queue.pop(workload, None)
+                self._urgent[workload] = None
+                self._wake.set()
             elif workload not in self._queue:
-                self._deferred.pop(workload, None)  # looked at again when its turn comes
                 if not self._queue:
                     self._wake.set()
                 self._queue[workload] = now + self._coalesce
@@ -98,8 +110,7 @@ class FindingWriter:
         self._held = False
         self._allow = None
         if self._deferred:
-            now = time.monotonic()
-            self._queue = {**dict.fromkeys(self._deferred, now), **self._queue}
+            self._urgent = {**self._deferred, **self._urgent}
             self._deferred = {}
         self._wake.set()
 
@@ -118,27 +129,39 @@ class FindingWriter:
 
     async def drain(self) -> None:
         """Write everything queued now, one after the other (at shutdown)."""
-        while self._queue and not self._held:
-            workload = next(iter(self._queue))
-            del self._queue[workload]
+        while not self._held and (self._urgent or self._queue):
+            queue = self._urgent or self._queue
+            workload = next(iter(queue))
+            del queue[workload]
             with contextlib.suppress(Exception):
                 await self._flush(workload)
+
+    def _take(self, workload: Workload) -> bool:
+        """Whether a workload whose turn came may be written now (else it is deferred)."""
+        if self._held and self._allow is not None and not self._allow(workload):
+            self._deferred[workload] = None
+            return False
+        self._in_flight.add(workload)
+        return True
 
     async def _next(self) -> Workload:
         while True:
             timeout: float | None = None
-            while self._queue and (not self._held or self._allow is not None):
+            writing = not self._held or self._allow is not None
+            while writing and self._urgent:
+                workload = next(iter(self._urgent))
+                del self._urgent[workload]
+                if self._take(workload):
+                    return workload
+            while writing and self._queue:
                 workload, due = next(iter(self._queue.items()))
                 timeout = due - time.monotonic()
                 if timeout > 0:
                     break
                 timeout = None
                 del self._queue[workload]
-                if self._held and self._allow is not None and not self._allow(workload):
-                    self._deferred[workload] = None
-                    continue
-                self._in_flight.add(workload)
-                return workload
+                if self._take(workload):
+                    return workload
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
@@ -158,7 +181,7 @@ class FindingWriter:
             finally:
                 self._in_flight.discard(workload)
                 if workload in self._again:
-                    self._again.discard(workload)
-                    self.mark((workload,))
-            if not self._queue and not self._in_flight and self._on_idle is not None:
+                    self.mark((workload,), urgent=self._again.pop(workload))
+            idle = not (self._urgent or self._queue or self._in_flight)
+            if idle and self._on_idle is not None:
                 self._on_idle()
