@@ -499,8 +499,12 @@ def latency(bench: Bench, rate: float, seconds: float, tag: str,
         time.sleep(max(0.0, due - time.monotonic()))
         body = pod(i, namespace="bench-latency", prefix=f"lat-{tag}")
         body["spec"]["hostNetwork"] = True
-        bench.core.create_namespaced_pod("bench-latency", body)
+        # The raw response: decoding each answer into a V1Pod costs this process milliseconds
+        # per pod, and would delay its own watcher thread's timestamps (the GIL).
+        response = bench.core.create_namespaced_pod("bench-latency", body,
+                                                    _preload_content=False)
         created[f"pod-lat-{tag}-{i}"] = time.monotonic()
+        response.read()  # drained, so the connection can be used again
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, range(total)))

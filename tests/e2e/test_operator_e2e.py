@@ -283,6 +283,36 @@ def test_a_pod_that_blinks_while_the_operator_starts_still_leaves_a_finding(
     assert item["status"]["summary"] == "hostIPC"
 
 
+async def test_the_api_server_serves_the_host_network_listing_of_the_exact_snapshot(
+    installed: Kubectl, operator_kubeconfig: Path
+) -> None:
+    """What the pod watch asks beside its pages (podwatch: host-network pods first):
+    the field selector and resourceVersionMatch=Exact, under the operator's identity."""
+    from kubernetes_asyncio import config
+
+    from hostns.live.kube import Kube
+    from hostns.live.podwatch import HOST_NETWORK_SELECTOR
+    from hostns.live.wire import full
+
+    installed.apply(pod("first-hn", hostNetwork=True))
+    installed.apply(pod("first-plain"))
+    api_client = await config.new_client_from_config(config_file=str(operator_kubeconfig))
+    try:
+        kube = Kube(api_client)
+        snapshot = await kube.list_pod_page(NAMESPACE, limit=1)
+        assert snapshot.resource_version
+        installed.apply(pod("first-later", hostNetwork=True))  # after the snapshot
+        pages = [page async for page in kube.list_pod_pages(
+            NAMESPACE, field_selector=HOST_NETWORK_SELECTOR,
+            resource_version=snapshot.resource_version)]
+    finally:
+        await api_client.close()
+    names = {full(raw)["metadata"]["name"] for page in pages for raw in page.items}
+    assert "first-hn" in names, names
+    assert "first-plain" not in names and "first-later" not in names, names
+    assert pages[0].resource_version == snapshot.resource_version
+
+
 def test_the_operator_never_modified_a_pod(installed: Kubectl, operator: Operator) -> None:
     pods = installed.json("get", "pods", "-n", NAMESPACE, "--show-managed-fields")["items"]
     assert pods, "the scenario must have created pods"

@@ -111,6 +111,9 @@ async def test_an_exception_flips_the_finding_to_excepted_and_back_when_deleted(
 ) -> None:
     await cluster.create_pod(pod("debugger", images=(DEBUG_IMAGE,), hostPID=True))
     await finding(cluster, "default", "pod-debugger", "Violation")
+    # The new detection's finding is written at once; the pod's Event waits out the
+    # settling window, and an exception seen within it would (rightly) cancel it.
+    await eventually(lambda: _async(cluster.events("Pod")))
 
     await cluster.create_exception(exception("debug-tools", ["registry.example.com/tools/debug"]))
     item = await finding(cluster, "default", "pod-debugger", "Excepted")

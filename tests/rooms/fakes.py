@@ -32,6 +32,7 @@ class FakeKube:
         self.watches: list[list[Any]] = []  # an int: raise that status; an Event: wait for it
         self.watch_versions: list[str] = []
         self.watch_opened = asyncio.Event()
+        self.selected_lists: list[tuple[str, str | None]] = []  # (field selector, version)
         self.pod_writes = 0  # stays 0: there is no pod write method at all
         self.params: dict[str, dict[str, Any]] = {}  # --prevention's parameter object
         # --reports openreports: Reports by (namespace, name); versions as the server counts.
@@ -161,9 +162,24 @@ class FakeKube:
         self.events.append(body)
 
     # --- pods ---
-    async def list_pod_pages(self, namespace: str | None) -> AsyncIterator[PodPage]:
+    async def list_pod_pages(
+        self, namespace: str | None, *, field_selector: str | None = None,
+        resource_version: str | None = None,
+    ) -> AsyncIterator[PodPage]:
         # The API server answers a LIST with one page at least (empty when there is no pod).
         listing = self.pod_pages if self.pod_pages else [[]]
+        if field_selector is not None:
+            # The same snapshot, filtered (`spec.hostNetwork=true` only), in one page and
+            # at once: the gates hold back the unfiltered listing's pages only.
+            self._enter("list_pod_page_selected")
+            self.selected_lists.append((field_selector, resource_version))
+            assert field_selector == "spec.hostNetwork=true", field_selector
+            items = [pod for page in listing if not isinstance(page, asyncio.Event)
+                     for pod in page if pod.get("spec", {}).get("hostNetwork") is True]
+            raw = json.dumps({"kind": "PodList", "items": items, "metadata": {
+                "resourceVersion": self.list_version, "continue": ""}})
+            yield decode_page(raw.encode())
+            return
         pages = [p for p in listing if not isinstance(p, asyncio.Event)]
         index = -1
         for items in listing:

@@ -305,3 +305,58 @@ async def test_a_relist_asked_for_during_a_listing_is_that_listing() -> None:
         await until(lambda: ("ADDED", "uid-c") in sink.pods)
         await asyncio.sleep(0.05)
     assert watch.lists == 1 and kube.calls.count("list_pod_page") == 2
+
+
+async def test_host_network_pods_of_the_snapshot_come_before_their_page_and_only_once() -> None:
+    kube, sink = FakeKube(), Sink()
+    rest = asyncio.Event()
+    late = pod_body("zz-agent", hostNetwork=True)  # listed in key order: the last page
+    kube.pod_pages = [[pod_body("a")], rest, [pod_body("b"), late, pod_body("pid", hostPID=True)]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    async with running(watch):
+        await until(lambda: (None, "uid-zz-agent") in sink.pods)
+        assert not watch.listed.is_set(), "before its page, while the listing runs"
+        assert kube.selected_lists == [("spec.hostNetwork=true", "100")], \
+            "the same snapshot: the first page's version, exactly"
+        rest.set()
+        await until(watch.listed.is_set)
+    assert sink.pods == [(None, "uid-a"), (None, "uid-zz-agent"), (None, "uid-b"),
+                         (None, "uid-pid")], "handed once; hostPID has no selector: its page"
+    assert sink.listings == [{"uid-a", "uid-b", "uid-zz-agent", "uid-pid"}]
+
+
+async def test_the_host_network_listing_never_overrides_the_watch_and_its_failure_is_harmless(
+) -> None:
+    kube, sink = FakeKube(), Sink()
+    kube.pod_pages = [[pod_body("a")], asyncio.Event(), [pod_body("agent", hostNetwork=True)]]
+    kube.fail("list_pod_page_selected", 500)
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    gate = kube.pod_pages[1]
+    async with running(watch):
+        await until(lambda: "list_pod_page_selected" in kube.calls)
+        gate.set()
+        await until(watch.listed.is_set)
+    assert sink.pods == [(None, "uid-a"), (None, "uid-agent")], "its page brought it"
+    assert sink.listings == [{"uid-a", "uid-agent"}] and watch.lists == 1
+
+    kube, sink = FakeKube(), Sink()
+    rest = asyncio.Event()
+    kube.pod_pages = [[pod_body("a")], rest, [pod_body("agent", hostNetwork=True)]]
+    kube.watches = [[event("DELETED", pod_body("agent", hostNetwork=True, rv="101")),
+                     asyncio.Event()]]
+    watch = PodWatch(kube, None, sink, Metrics())  # type: ignore[arg-type]
+    real = kube.list_pod_pages
+
+    async def watch_first(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        if kwargs.get("field_selector"):
+            await until(lambda: ("DELETED", "uid-agent") in sink.pods)
+        async for page in real(*args, **kwargs):
+            yield page
+
+    kube.list_pod_pages = watch_first  # type: ignore[method-assign]
+    async with running(watch):
+        await until(lambda: "list_pod_page_selected" in kube.calls)
+        await asyncio.sleep(0.05)
+        rest.set()
+        await until(watch.listed.is_set)
+    assert sink.pods == [(None, "uid-a"), ("DELETED", "uid-agent")], "never resurrected"

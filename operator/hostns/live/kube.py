@@ -317,23 +317,36 @@ class Kube:
     # --- pods (read-only) -------------------------------------------------------
 
     async def list_pod_page(
-        self, namespace: str | None, token: str | None = None, limit: int = LIST_PAGE
+        self, namespace: str | None, token: str | None = None, limit: int = LIST_PAGE,
+        *, field_selector: str | None = None, resource_version: str | None = None,
     ) -> PodPage:
-        """One page of pods, its items as raw JSON. An error page raises (never "no pods")."""
+        """One page of pods, its items as raw JSON. An error page raises (never "no pods").
+
+        With `resource_version` (first page only: a continue token carries its own), the
+        list is of exactly that snapshot (resourceVersionMatch=Exact)."""
         kwargs: dict[str, Any] = {"limit": limit}
         if token:
             kwargs["_continue"] = token
+        elif resource_version:
+            kwargs["resource_version"] = resource_version
+            kwargs["resource_version_match"] = "Exact"
+        if field_selector:
+            kwargs["field_selector"] = field_selector
         if namespace is None:
             raw = await self._raw(self._core.list_pod_for_all_namespaces, **kwargs)
         else:
             raw = await self._raw(self._core.list_namespaced_pod, namespace, **kwargs)
         return decode_page(raw)
 
-    async def list_pod_pages(self, namespace: str | None) -> AsyncGenerator[PodPage, None]:
+    async def list_pod_pages(
+        self, namespace: str | None, *, field_selector: str | None = None,
+        resource_version: str | None = None,
+    ) -> AsyncGenerator[PodPage, None]:
         """Every page of one consistent LIST (one snapshot: the last page's resourceVersion)."""
         token: str | None = None
         while True:
-            page = await self.list_pod_page(namespace, token)
+            page = await self.list_pod_page(namespace, token, field_selector=field_selector,
+                                            resource_version=resource_version)
             yield page
             token = page.continue_token
             if not token:

@@ -51,6 +51,7 @@ from hostns.live.wire import PodHead, PodPage, WireError, full, pod_head
 logger = logging.getLogger("hostns")
 
 _RECOVERABLE = (ApiError, WireError, OSError, TimeoutError, aiohttp.ClientError)
+HOST_NETWORK_SELECTOR = "spec.hostNetwork=true"
 
 
 class PodSink(Protocol):
@@ -151,7 +152,9 @@ class PodWatch:
         since = time.monotonic()
         tracked: set[str] = set()
         touched: set[str] = set()
+        early: set[str] = set()  # handed over by the host-network listing
         watch: asyncio.Task[None] | None = None
+        first: asyncio.Task[None] | None = None
         pages = self._kube.list_pod_pages(self.namespace)
         try:
             async with contextlib.aclosing(pages):
@@ -166,15 +169,20 @@ class PodWatch:
                         self.resource_version = page.resource_version
                         self._touched = touched
                         watch = self._start_watch(backoff)
+                        first = asyncio.create_task(self._host_network_first(
+                            page.resource_version, touched, tracked, early,
+                        ), name=f"hostns-pods-first-{self.namespace or 'all'}")
                     for raw in page.items:
                         head = pod_head(raw)
                         uid = head.uid if head is not None else None
-                        if uid and uid in touched:
-                            continue  # the watch reported it during this listing: newer
+                        if uid and (uid in touched or uid in early):
+                            continue  # the watch reported it (newer), or it came first
                         if self._sink.on_pod(None, head, raw) and uid:
                             tracked.add(uid)
             if watch is None:
                 raise api_error(0, "the pod list returned no page")
+            if first is not None:
+                await cancel_and_wait([first])  # every page is read: nothing left to hurry
             self._touched = None
             # Pods the watch added meanwhile are not in `tracked`, but were seen after
             # `since`: the reconciliation keeps them (ClusterState.forget_unlisted).
@@ -185,10 +193,43 @@ class PodWatch:
         except BaseException:
             self._touched = None
             self.resource_version = None  # fail closed: list and watch again from scratch
-            if watch is not None:
-                await cancel_and_wait([watch])
+            await cancel_and_wait([task for task in (first, watch) if task is not None])
             raise
         await watch  # the watch goes on; its end or failure is `run`'s to handle
+
+    async def _host_network_first(
+        self, version: str, touched: set[str], tracked: set[str], early: set[str]
+    ) -> None:
+        """The listing's host-network pods, ahead of their pages.
+
+        A pod created while the operator was starting is in the LIST's snapshot, and
+        would be seen only when its page comes (pods are listed in key order: at
+        150,000 pods, minutes later). So beside the pages, the same snapshot (this
+        exact resourceVersion) is listed once more with the API server's field
+        selector `spec.hostNetwork=true` — served from the watch cache's snapshot on
+        a current API server, and only the matching pods cross the wire. Its pods
+        are handed to the sink at once and skipped on their pages (each pod is
+        handled once). hostPID and hostIPC have no field selector: such pods still
+        come with their page. An optimisation only: if this listing fails, the
+        pages bring the same pods.
+        """
+        pages = self._kube.list_pod_pages(
+            self.namespace, field_selector=HOST_NETWORK_SELECTOR, resource_version=version
+        )
+        try:
+            async with contextlib.aclosing(pages):
+                async for page in pages:
+                    for raw in page.items:
+                        head = pod_head(raw)
+                        uid = head.uid if head is not None else None
+                        if not uid or uid in touched or uid in tracked:
+                            continue  # its page or the watch brought it already
+                        early.add(uid)
+                        if self._sink.on_pod(None, head, raw):
+                            tracked.add(uid)
+        except _RECOVERABLE as exc:
+            logger.info("listing host-network pods of %s first failed (their pages bring "
+                        "them): %s", self._where, exc)
 
     def _start_watch(self, backoff: Backoff) -> asyncio.Task[None]:
         version = self.resource_version
