@@ -133,9 +133,22 @@ def test_findings_show_their_columns_in_kubectl_get(installed: Kubectl, operator
     assert "hostPID,hostIPC" in row and "Violation" in row and "medium" in row
 
 
+def pod_warnings(k: Kubectl, name: str, count: int) -> list[dict[str, Any]]:
+    """The pod's Warning Events, once there are `count` of them. A new detection's finding
+    is written at once; the pod's Event waits out the settling window (--coalesce), and
+    an exception seen within it would rightly cancel it: so wait for it."""
+    def check() -> list[dict[str, Any]] | None:
+        warnings = [e for e in k.events("Pod", name) if e["type"] == "Warning"]
+        return warnings if len(warnings) >= count else None
+
+    found: list[dict[str, Any]] = eventually(check)
+    return found
+
+
 def test_an_exception_is_honoured_edited_and_deleted(installed: Kubectl, operator: Operator) -> None:
     installed.apply(pod("debugger", images=(DEBUG_IMAGE,), hostPID=True))
     wait_verdict(installed, "pod-debugger", "Violation")
+    pod_warnings(installed, "debugger", 1)
 
     installed.apply(exception("e2e-debug", ["registry.example.com/tools/debug"]))
     item = wait_verdict(installed, "pod-debugger", "Excepted")
@@ -150,11 +163,14 @@ def test_an_exception_is_honoured_edited_and_deleted(installed: Kubectl, operato
     # Editing the exception so it no longer trusts the image flips the finding back.
     installed.apply(exception("e2e-debug", ["registry.example.com/tools/other"]))
     wait_verdict(installed, "pod-debugger", "Violation")
+    pod_warnings(installed, "debugger", 2)
     installed.apply(exception("e2e-debug", ["registry.example.com/tools/debug:1.0"]))
     wait_verdict(installed, "pod-debugger", "Excepted")
 
     installed.run("delete", "hne", "e2e-debug")
     wait_verdict(installed, "pod-debugger", "Violation")
+    pod_warnings(installed, "debugger", 3)
+    time.sleep(1)  # anything extra would arrive now
     warnings = [e for e in installed.events("Pod", "debugger") if e["type"] == "Warning"]
     assert len(warnings) == 3  # created, after the first edit, after the deletion
 
@@ -255,6 +271,7 @@ def test_a_restart_loses_nothing_and_duplicates_nothing(
 ) -> None:
     installed.apply(pod("steady", hostNetwork=True))
     wait_verdict(installed, "pod-steady", "Violation")
+    pod_warnings(installed, "steady", 1)
     before = installed.findings()
     events_before = len(installed.events("Pod", "steady"))
 
