@@ -123,7 +123,17 @@ def startup_latency(
     print(f"    first page read {result['first_page']:.1f}s after start; {len(booting)} pods "
           f"created before it: p99 {result['p99_booting']:.2f}s; {len(paging_)} created "
           f"while the pages were read: p99 {result['p99_paging']:.2f}s", flush=True)
+    print(f"    by creation time after the start: {timeline(pairs, started)}", flush=True)
     return result, process, port
+
+
+def timeline(pairs: list[tuple[float, float]], started: float, step: float = 2.0) -> str:
+    """p99 (and count) of the detection latencies by `step`-second window of creation."""
+    windows: dict[int, list[float]] = {}
+    for at, lat in pairs:
+        windows.setdefault(int((at - started) // step), []).append(lat)
+    return ", ".join(f"{w * step:g}-{(w + 1) * step:g}s: p99 {percentile(lats, 99):.2f}s "
+                     f"({len(lats)})" for w, lats in sorted(windows.items()))
 
 
 def sustained(
