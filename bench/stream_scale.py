@@ -12,7 +12,7 @@ The pods, exceptions and findings of bench/live_stream.py, created by bench/fast
 3. Start-up under load: the operator starts (findings cleared) while host-network pods
    are created at 100/s from the same moment on, until 5 s after its listing completed;
    detection latency (create → finding Violation), p99 of the pods created while the
-   listing ran, and of all.
+   listing ran, and of all, and the p99 by 2-second window of creation (where a tail is).
 4. Sustained events: the operator settled; every PODS pod is deleted with many concurrent
    DELETEs while host-network pods are created at 20/s; the pod watch event rate the
    operator saw (per second, from hostns_pods_evaluated_total), its CPU per event, and the
