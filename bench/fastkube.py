@@ -26,7 +26,7 @@ CONCURRENCY = 48
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
-def _session(pki: Path, concurrency: int) -> Any:
+def admin_session(pki: Path, concurrency: int) -> Any:
     import aiohttp
 
     context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
@@ -69,7 +69,7 @@ async def _run(jobs: Iterable[Callable[[], Awaitable[int]]], concurrency: int) -
 
 
 async def create(server: str, pki: Path, bodies: list[dict[str, Any]], concurrency: int) -> None:
-    async with _session(pki, concurrency) as session:
+    async with admin_session(pki, concurrency) as session:
         def job(body: dict[str, Any]) -> Callable[[], Awaitable[int]]:
             url = f"{server}/api/v1/namespaces/{body['metadata']['namespace']}/pods"
             data = json.dumps(body).encode()
@@ -85,7 +85,7 @@ async def create(server: str, pki: Path, bodies: list[dict[str, Any]], concurren
 
 
 async def delete(server: str, pki: Path, namespaces: list[str], concurrency: int) -> None:
-    async with _session(pki, concurrency) as session:
+    async with admin_session(pki, concurrency) as session:
         names: list[tuple[str, str]] = []
         for namespace in namespaces:
             token = ""

@@ -461,9 +461,13 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 def latency(bench: Bench, rate: float, seconds: float, tag: str,
-            pairs: list[tuple[float, float]] | None = None, settle: float = 30) -> list[float]:
+            pairs: list[tuple[float, float]] | None = None, settle: float = 30,
+            until: threading.Event | None = None,
+            created_all: threading.Event | None = None) -> list[float]:
     """Create host-network pods (each its own workload) at `rate`/s; seconds to Violation.
-    `pairs` receives (created at, latency) of each detected pod, in creation order."""
+    `pairs` receives (created at, latency) of each detected pod, in creation order.
+    Creating stops after `seconds`, or earlier once `until` is set; `created_all` is set
+    when the last create has returned (the wait for the findings follows)."""
     from kubernetes import watch
 
     created: dict[str, float] = {}
@@ -497,6 +501,8 @@ def latency(bench: Bench, rate: float, seconds: float, tag: str,
     def create(i: int) -> None:
         due = begin + i / rate
         time.sleep(max(0.0, due - time.monotonic()))
+        if until is not None and until.is_set():
+            return
         body = pod(i, namespace="bench-latency", prefix=f"lat-{tag}")
         body["spec"]["hostNetwork"] = True
         bench.core.create_namespaced_pod("bench-latency", body)
@@ -504,6 +510,9 @@ def latency(bench: Bench, rate: float, seconds: float, tag: str,
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, range(total)))
+    total = len(created)
+    if created_all is not None:
+        created_all.set()
     achieved = total / (max(created.values()) - begin)
     deadline = time.monotonic() + settle
     while len(detected.keys() & created.keys()) < total and time.monotonic() < deadline:

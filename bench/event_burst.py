@@ -1,0 +1,422 @@
+"""A burst of pod watch events replayed by the real API server to the real operator.
+
+Usage: .venv/bin/python bench/event_burst.py [PODS]   (default 20000)
+
+Why a replay: on the 2-core bench machine the local kube-apiserver and etcd cannot
+*produce* 2,000 pod events/s from writes (mass deletion: median ~560/s, peaks ~1,250/s,
+bench/README.md), so the operator cannot be shown a steady 2,000/s that way. But the API
+server can *serve* events far faster than it writes them, from its watch cache. So:
+
+1. One local control plane; PODS pods as in bench/live_stream.py (~12 KB each, 10% with
+   hostNetwork in 100 workloads, 20 exceptions), created with bench/fastkube.py. The real
+   operator (`hostns run`) starts and gets its complete picture (every pod handled, every
+   finding right), then is left until idle.
+2. The operator is stopped with SIGSTOP. While it is stopped, every pod is deleted (96
+   concurrent DELETEs) and new host-network pods are created at 20/s, each its own
+   workload, in namespace bench-latency (their findings must become Violation). An
+   observer (a metadata-only pod WATCH from the version at the stop) counts the burst's
+   events: the ground truth of what the operator must work off, and the rate at which the
+   API server produced them.
+3. SIGCONT. The operator first reads what the kernel buffered on its watch connection;
+   the API server has meanwhile closed the slow watcher (apiserver_terminated_watchers_total),
+   so the operator watches again from the last resourceVersion it read and the rest is
+   replayed from the watch cache at the speed the two processes manage. If that version
+   has left the watch cache the answer is 410 Gone and the operator lists again: printed
+   (hostns_pod_listings_total, its log), so a re-list is never reported as a replay.
+   Measured: pod events worked off (hostns_pods_evaluated_total, sampled every 0.2 s),
+   the catch-up rate (events / seconds from SIGCONT to the last event) and the per-sample
+   rates, CPU per event (/proc, minus the idle rate; the finding writes of the catch-up
+   are included), memory (VmRSS, VmHWM), the time from SIGCONT until each new host-network
+   pod's finding is Violation (on a watch of findings), and, once the operator is idle
+   again, the detection latency p99 of new host-network pods at 20 creates/s.
+4. Reference, in the same run, on the same replay: a bare kubernetes_asyncio reader
+   (WATCH from just before the burst's first event, `json.loads` per line, as bench A
+   in live_stream.py) reads the same events from the watch cache; its rate and CPU per
+   event, and the ratio operator / bare.
+
+Limits, honestly: a replay is a burst, not a steady 2,000 events/s from writes; the
+first part of it comes from kernel socket buffers, not from the API server. The events
+are those of a mass deletion (full pods, ~12 KB each) plus the new pods, not a real
+cluster's mix. The operator, the API server, etcd and the bench share two cores, so the
+rates are what this machine does, not what the operator would do alone; the bare reader
+runs after the operator, on a quieter machine than the operator's catch-up had (the
+operator was writing findings meanwhile). Scraping /metrics every 0.2 s costs the
+operator a little CPU. The watch cache keeps at least 75 s of events (k8s 1.34 cacher,
+eventFreshDuration; capacity 100 to 102,400 events): a stop much longer than that, or a
+burst over ~100,000 events, ends in a 410 and a re-list — printed, not hidden.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import signal
+import ssl
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fastkube import admin_session
+from live_stream import (
+    NAMESPACES,
+    REPO,
+    Bench,
+    ControlPlane,
+    aiohttp_timeout,
+    core_api,
+    cpu_seconds,
+    expected_findings,
+    latency,
+    memory,
+    metric,
+    percentile,
+    stop_process,
+)
+from stream_scale import idle_rate, load
+
+SAMPLE_SECONDS = 0.2
+CREATE_RATE = 20.0
+METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+
+
+# --- the child processes ------------------------------------------------------------------
+
+
+def observe_main(server: str, pki: str, since: str) -> None:
+    """The burst's ground truth: a metadata-only pod WATCH from `since`; prints the count,
+    the first and last resourceVersion and when they were seen, every 0.25 s."""
+
+    async def run() -> None:
+        async with admin_session(Path(pki), 1) as session:
+            url = (f"{server}/api/v1/pods?watch=true&resourceVersion={since}"
+                   "&timeoutSeconds=3600")
+            async with session.get(url, headers={"Accept": METADATA_ONLY},
+                                   timeout=aiohttp_timeout()) as response:
+                print(json.dumps({"watching": response.status}), flush=True)
+                events, first, last = 0, "", ""
+                first_at = last_at = printed = 0.0
+                while line := await response.content.readline():
+                    event = json.loads(line)
+                    if event["type"] == "ERROR":
+                        print(json.dumps({"error": event["object"]}), flush=True)
+                        return
+                    events += 1
+                    last = event["object"]["metadata"]["resourceVersion"]
+                    last_at = time.monotonic()
+                    if not first:
+                        first, first_at = last, last_at
+                    if last_at - printed > 0.25:
+                        printed = last_at
+                        print(json.dumps({"events": events, "first": first, "last": last,
+                                          "first_at": first_at, "last_at": last_at}),
+                              flush=True)
+
+    asyncio.run(run())
+
+
+def replay_main(kubeconfig: str, since: str, until: str) -> None:
+    """The reference: WATCH pods from `since` with kubernetes_asyncio, json.loads every
+    line, until an event at `until`; events, seconds from the request, CPU seconds."""
+
+    async def run() -> None:
+        async with core_api(kubeconfig) as core:
+            began, cpu = time.monotonic(), time.process_time()
+            response = await core.list_pod_for_all_namespaces(
+                watch="true", resource_version=since, timeout_seconds=3600,
+                _preload_content=False, _request_timeout=aiohttp_timeout(),
+            )
+            events, first_at = 0, 0.0
+            while line := await response.content.readline():
+                event = json.loads(line)
+                if event["type"] == "ERROR":
+                    print(json.dumps({"error": event["object"]}), flush=True)
+                    return
+                if event["type"] == "BOOKMARK":
+                    continue
+                events += 1
+                first_at = first_at or time.monotonic()
+                if int(event["object"]["metadata"]["resourceVersion"]) >= int(until):
+                    break
+            print(json.dumps({"events": events, "seconds": time.monotonic() - began,
+                              "first_event": first_at - began,
+                              "cpu": time.process_time() - cpu}), flush=True)
+
+    asyncio.run(run())
+
+
+class Observer:
+    """observe_main as a subprocess; `latest` is its last report."""
+
+    def __init__(self, bench: Bench, since: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "observe", bench.plane.url,
+             str(Path(bench.plane.workdir or "") / "pki"), since],
+            env=bench.env, stdout=subprocess.PIPE, text=True, cwd=REPO,
+        )
+        self.latest: dict[str, Any] = {}
+        self.watching = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.watching.wait(60) or self.latest.get("watching") != 200:
+            raise SystemExit(f"the observer's watch did not start: {self.latest}")
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            report = json.loads(line)
+            if "error" in report:
+                raise SystemExit(f"the observer's watch failed: {report}")
+            self.latest = report
+            if "watching" in report:
+                self.watching.set()
+
+    def settled(self, quiet: float = 2.0, timeout: float = 120) -> dict[str, Any]:
+        """The report once no event has come for `quiet` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            last_at = self.latest.get("last_at", 0.0)
+            if last_at and time.monotonic() - last_at > quiet:
+                break
+            time.sleep(0.2)
+        time.sleep(0.3)  # its last report (printed within 0.25 s of the last event)
+        return self.latest
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+# --- API server facts ------------------------------------------------------------------------
+
+
+def apiserver_metrics(bench: Bench, names: tuple[str, ...]) -> dict[str, float]:
+    """The API server's pod series of `names` (summed over their other labels)."""
+    pki = Path(bench.plane.workdir or "") / "pki"
+    context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+    with urllib.request.urlopen(f"{bench.plane.url}/metrics", context=context,
+                                timeout=30) as response:
+        text = response.read().decode()
+    found = dict.fromkeys(names, 0.0)
+    for line in text.splitlines():
+        name = line.split("{", 1)[0]
+        if name in found and 'resource="pods"' in line:
+            found[name] += float(line.split()[-1])
+    return found
+
+
+def log_lines(path: Path, *needles: str) -> list[str]:
+    if not path.exists():
+        return []
+    return [line.strip() for line in path.read_text(errors="replace").splitlines()
+            if any(needle in line for needle in needles)]
+
+
+def pod_version(bench: Bench) -> str:
+    listed = bench.core.list_pod_for_all_namespaces(limit=1)
+    return str(listed.metadata.resource_version)
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+def settle_operator(bench: Bench, count: int) -> tuple[subprocess.Popen[bytes], int, float]:
+    """The operator started, its picture complete (every pod handled, every finding
+    right), and idle; returns it, its port and its idle CPU rate."""
+    expected = expected_findings(count)
+    process, port, started = bench.start_operator()
+    deadline = started + 900
+    while (metric(port, "hostns_pods_evaluated_total") < count
+           or bench.findings() != expected):
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise SystemExit("the operator did not reach a complete picture in time")
+        time.sleep(0.2)
+    print(f"  operator: complete picture {time.monotonic() - started:.1f}s after start; "
+          f"{load()}", flush=True)
+    return process, port, idle_rate(process.pid)
+
+
+def burst(bench: Bench, count: int) -> dict[str, Any]:
+    process, port, idle = settle_operator(bench, count)
+    log = Path(f"/tmp/hostns-bench-operator-{bench.operators}.log")
+    before_memory = memory(process.pid)
+    since = pod_version(bench)
+    observer = Observer(bench, since)
+    server_names = ("apiserver_terminated_watchers_total", "apiserver_watch_cache_capacity")
+    server_before = apiserver_metrics(bench, server_names)
+    listings_before = metric(port, "hostns_pod_listings_total")
+    evaluated_before = metric(port, "hostns_pods_evaluated_total")
+    log_before = len(log_lines(log, "pod watch", "pod list"))
+    load_during: list[float] = []
+
+    # --- the operator stopped: the burst -------------------------------------------------
+    os.kill(process.pid, signal.SIGSTOP)
+    stopped_at = time.monotonic()
+    deleted, created_all = threading.Event(), threading.Event()
+    pairs: list[tuple[float, float]] = []
+    during: list[list[float]] = []
+    creator = threading.Thread(target=lambda: during.append(latency(
+        bench, CREATE_RATE, 600, "burst", pairs=pairs, settle=600,
+        until=deleted, created_all=created_all)), daemon=True)
+    creator.start()
+    deleter = bench.fast("delete", *(f"bench-{n}" for n in range(NAMESPACES)),
+                         "--concurrency", "96")
+    deletions = bench.finish(deleter)
+    deleted.set()
+    created_all.wait()
+    produced = observer.settled()
+    load_during.append(os.getloadavg()[0])
+    server_mid = apiserver_metrics(bench, server_names)
+    stopped_for = time.monotonic() - stopped_at
+    burst_events = int(produced.get("events", 0))
+    produced_seconds = produced["last_at"] - produced["first_at"]
+    print(f"  stopped {stopped_for:.1f}s: {count} pods deleted in "
+          f"{deletions['seconds']:.1f}s, the API server produced {burst_events} pod events "
+          f"in {produced_seconds:.1f}s ({burst_events / max(produced_seconds, 1e-9):.0f}/s); "
+          f"watch cache capacity (pods) {server_mid['apiserver_watch_cache_capacity']:.0f}; "
+          f"terminated pod watchers +"
+          f"{server_mid['apiserver_terminated_watchers_total'] - server_before['apiserver_terminated_watchers_total']:.0f}"  # noqa: E501
+          f"; {load()}", flush=True)
+
+    # --- SIGCONT: the catch-up -----------------------------------------------------------------
+    samples: list[tuple[float, float]] = []
+    cpu_before = cpu_seconds(process.pid)
+    os.kill(process.pid, signal.SIGCONT)
+    resumed_at = time.monotonic()
+    samples.append((resumed_at, evaluated_before))
+    peak_rss = 0
+    last_change = resumed_at
+    while True:
+        time.sleep(SAMPLE_SECONDS)
+        now, value = time.monotonic(), metric(port, "hostns_pods_evaluated_total")
+        if value != samples[-1][1]:
+            last_change = now
+        samples.append((now, value))
+        peak_rss = max(peak_rss, memory(process.pid)["VmRSS"])
+        load_during.append(os.getloadavg()[0])
+        relisted = metric(port, "hostns_pod_listings_total") > listings_before
+        if value - evaluated_before >= burst_events and not relisted:
+            break
+        if now - last_change > 5 or now - resumed_at > 600:
+            break  # stalled (or re-listed and done): what it worked off is printed
+    cpu_catchup = cpu_seconds(process.pid) - cpu_before
+    worked = samples[-1][1] - evaluated_before
+    caught_up = last_change - resumed_at
+    relists = metric(port, "hostns_pod_listings_total") - listings_before
+    rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(samples)
+             if b[0] <= last_change]
+    first_moving = next((i for i, r in enumerate(rates) if r > 0), 0)
+    moving = rates[first_moving:]
+    cpu_net = cpu_catchup - idle * caught_up
+    print(f"  catch-up: {worked:.0f} pod events worked off (burst: {burst_events}) in "
+          f"{caught_up:.2f}s after SIGCONT = {worked / max(caught_up, 1e-9):.0f} events/s; "
+          f"per {SAMPLE_SECONDS:g} s sample: median {statistics.median(moving or [0]):.0f}/s, "
+          f"max {max(moving or [0]):.0f}/s; {cpu_net:.2f}s CPU = "
+          f"{cpu_net / max(worked, 1) * 1e6:.0f} µs per event; re-listings {relists:.0f}; "
+          f"{load()}", flush=True)
+    print(f"    per-sample rates: {[round(r) for r in moving]}", flush=True)
+
+    # --- the new host-network pods' findings -------------------------------------------------
+    creator.join()
+    created = len(bench.kubectl("get", "pods", "-n", "bench-latency", "-o", "name").split())
+    after_cont = sorted(at + lat - resumed_at for at, lat in pairs)
+    server_after = apiserver_metrics(bench, server_names)
+    after_memory = memory(process.pid)
+    new_log = log_lines(log, "pod watch", "pod list")[log_before:]
+    print(f"  {created} host-network pods created while stopped: every finding Violation "
+          f"{after_cont[-1] if after_cont else float('nan'):.2f}s after SIGCONT "
+          f"(p50 {percentile(after_cont, 50):.2f}s, p99 {percentile(after_cont, 99):.2f}s)"
+          if after_cont else "  no host-network pod was detected", flush=True)
+    print(f"  memory before {before_memory}, peak VmRSS during catch-up {peak_rss} MiB, "
+          f"after {after_memory}; operator log on the pod stream: {new_log or 'nothing'}",
+          flush=True)
+
+    # --- the reference: a bare reader of the same replay ---------------------------------------
+    first_rv, last_rv = produced.get("first", ""), produced.get("last", "")
+    observer.stop()
+    if not first_rv:
+        raise SystemExit("the observer saw no pod event in the burst")
+    reference = bare_replay(bench, str(int(first_rv) - 1), last_rv)
+    operator_rate = worked / max(caught_up, 1e-9)
+    if "error" in reference:
+        print(f"  bare reader: {reference['error']}", flush=True)
+        bare_rate = 0.0
+    else:
+        bare_rate = reference["events"] / reference["seconds"]
+        print(f"  bare reader (kubernetes_asyncio, json.loads), same replay: "
+              f"{reference['events']} events in {reference['seconds']:.2f}s = "
+              f"{bare_rate:.0f}/s, {reference['cpu'] / reference['events'] * 1e6:.0f} µs CPU "
+              f"per event; operator / bare = {operator_rate / bare_rate:.2f}; {load()}",
+              flush=True)
+
+    # --- after the catch-up: detection latency -----------------------------------------------
+    idle_rate(process.pid, timeout=300)
+    settled = latency(bench, CREATE_RATE, 15, "after")
+    stop_process(process)
+    return {
+        "burst_events": burst_events, "produced_rate": burst_events / produced_seconds,
+        "stopped": stopped_for, "worked": worked, "caught_up": caught_up,
+        "rate": operator_rate, "median_sample": statistics.median(moving or [0]),
+        "cpu_us": cpu_net / max(worked, 1) * 1e6, "relists": relists,
+        "terminated": server_after["apiserver_terminated_watchers_total"]
+        - server_before["apiserver_terminated_watchers_total"],
+        "all_violation": after_cont[-1] if after_cont else float("nan"),
+        "p99_after_cont": percentile(after_cont, 99) if after_cont else float("nan"),
+        "created": created, "bare_rate": bare_rate,
+        "p99_settled": percentile(settled, 99), "peak_rss": peak_rss,
+        "load_max": max(load_during),
+    }
+
+
+def bare_replay(bench: Bench, since: str, until: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, __file__, "replay", str(bench.plane.kubeconfig), since, until],
+        env=bench.env, capture_output=True, text=True, cwd=REPO, timeout=900,
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode or not lines:
+        return {"error": f"exit {result.returncode}: {result.stderr.strip()[-300:]}"}
+    report: dict[str, Any] = json.loads(lines[-1])
+    return report
+
+
+def main() -> int:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    with ControlPlane() as plane:
+        bench = Bench(plane)
+        bench.setup()
+        print(f"{count} pods, {count // 10} with hostNetwork; {load()}", flush=True)
+        bench.grow_to(count)
+        r = burst(bench, count)
+        print(f"\nsummary ({count} pods; load average up to {r['load_max']:.1f}):")
+        print(f"  burst: {r['burst_events']} pod events produced by the API server at "
+              f"{r['produced_rate']:.0f}/s while the operator was stopped {r['stopped']:.0f}s; "
+              f"watchers terminated {r['terminated']:.0f}, operator re-listings "
+              f"{r['relists']:.0f}")
+        print(f"  catch-up: {r['worked']:.0f} events in {r['caught_up']:.2f}s = "
+              f"{r['rate']:.0f}/s (median sample {r['median_sample']:.0f}/s; target 2,000/s); "
+              f"{r['cpu_us']:.0f} µs CPU per event; bare reader {r['bare_rate']:.0f}/s; "
+              f"ratio operator/bare {r['rate'] / r['bare_rate'] if r['bare_rate'] else 0:.2f}")
+        print(f"  {r['created']} host-network pods created while stopped: all Violation "
+              f"{r['all_violation']:.2f}s after SIGCONT (p99 {r['p99_after_cont']:.2f}s)")
+        print(f"  after the catch-up, detection p99 at {CREATE_RATE:g} creates/s: "
+              f"{r['p99_settled']:.2f}s (target 1 s); peak VmRSS during catch-up "
+              f"{r['peak_rss']} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "observe":
+        observe_main(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) > 1 and sys.argv[1] == "replay":
+        replay_main(sys.argv[2], sys.argv[3], sys.argv[4])
+    else:
+        sys.exit(main())
