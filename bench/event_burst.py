@@ -92,33 +92,42 @@ METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 
 
 def observe_main(server: str, pki: str, since: str) -> None:
-    """The burst's ground truth: a metadata-only pod WATCH from `since`; prints the count,
-    the first and last resourceVersion and when they were seen, every 0.25 s."""
+    """The burst's ground truth: a metadata-only pod WATCH from `since` (resumed from the
+    last version if the server ends it); prints the count, the first and last
+    resourceVersion and when they were seen, every 0.25 s."""
+    seen: dict[str, Any] = {"events": 0, "first": "", "last": "", "first_at": 0.0,
+                            "last_at": 0.0, "rewatches": 0}
+
+    async def report() -> None:
+        printed = 0
+        while True:
+            await asyncio.sleep(0.25)
+            if seen["events"] != printed:
+                printed = seen["events"]
+                print(json.dumps(seen), flush=True)
 
     async def run() -> None:
+        reporter = asyncio.create_task(report())
         async with admin_session(Path(pki), 1) as session:
-            url = (f"{server}/api/v1/pods?watch=true&resourceVersion={since}"
-                   "&timeoutSeconds=3600")
-            async with session.get(url, headers={"Accept": METADATA_ONLY},
-                                   timeout=aiohttp_timeout()) as response:
-                print(json.dumps({"watching": response.status}), flush=True)
-                events, first, last = 0, "", ""
-                first_at = last_at = printed = 0.0
-                while line := await response.content.readline():
-                    event = json.loads(line)
-                    if event["type"] == "ERROR":
-                        print(json.dumps({"error": event["object"]}), flush=True)
-                        return
-                    events += 1
-                    last = event["object"]["metadata"]["resourceVersion"]
-                    last_at = time.monotonic()
-                    if not first:
-                        first, first_at = last, last_at
-                    if last_at - printed > 0.25:
-                        printed = last_at
-                        print(json.dumps({"events": events, "first": first, "last": last,
-                                          "first_at": first_at, "last_at": last_at}),
-                              flush=True)
+            while True:
+                version = seen["last"] or since
+                url = (f"{server}/api/v1/pods?watch=true&resourceVersion={version}"
+                       "&timeoutSeconds=3600")
+                async with session.get(url, headers={"Accept": METADATA_ONLY},
+                                       timeout=aiohttp_timeout()) as response:
+                    print(json.dumps({"watching": response.status}), flush=True)
+                    while line := await response.content.readline():
+                        event = json.loads(line)
+                        if event["type"] == "ERROR":
+                            print(json.dumps({"error": event["object"]}), flush=True)
+                            reporter.cancel()
+                            return
+                        seen["events"] += 1
+                        seen["last"] = event["object"]["metadata"]["resourceVersion"]
+                        seen["last_at"] = time.monotonic()
+                        if not seen["first"]:
+                            seen["first"], seen["first_at"] = seen["last"], seen["last_at"]
+                seen["rewatches"] += 1  # the server ended it (e.g. closed it as slow)
 
     asyncio.run(run())
 
@@ -163,20 +172,23 @@ class Observer:
             env=bench.env, stdout=subprocess.PIPE, text=True, cwd=REPO,
         )
         self.latest: dict[str, Any] = {}
+        self.status = 0
         self.watching = threading.Event()
         threading.Thread(target=self._read, daemon=True).start()
-        if not self.watching.wait(60) or self.latest.get("watching") != 200:
-            raise SystemExit(f"the observer's watch did not start: {self.latest}")
+        if not self.watching.wait(60) or self.status != 200:
+            raise SystemExit(f"the observer's watch did not start ({self.status})")
 
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             report = json.loads(line)
             if "error" in report:
-                raise SystemExit(f"the observer's watch failed: {report}")
-            self.latest = report
+                print(f"  the observer's watch failed: {report}", flush=True)
             if "watching" in report:
+                self.status = report["watching"]
                 self.watching.set()
+            else:
+                self.latest = report
 
     def settled(self, quiet: float = 2.0, timeout: float = 120) -> dict[str, Any]:
         """The report once no event has come for `quiet` seconds."""
@@ -197,19 +209,30 @@ class Observer:
 # --- API server facts ------------------------------------------------------------------------
 
 
-def apiserver_metrics(bench: Bench, names: tuple[str, ...]) -> dict[str, float]:
-    """The API server's pod series of `names` (summed over their other labels)."""
+SERVER_SERIES = {
+    # watchers the cacher closed because their input buffer stayed full (a slow reader)
+    "terminated": ("apiserver_terminated_watchers_total", ""),
+    # the pods watch cache's capacity (events), resized between 100 and 102,400
+    "capacity": ("watch_cache_capacity", ""),
+    # pod WATCH requests that ended (any code)
+    "watches": ("apiserver_request_total", 'verb="WATCH"'),
+}
+
+
+def apiserver_metrics(bench: Bench) -> dict[str, float]:
+    """SERVER_SERIES of the API server, for pods (summed over their other labels)."""
     pki = Path(bench.plane.workdir or "") / "pki"
     context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
     context.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
     with urllib.request.urlopen(f"{bench.plane.url}/metrics", context=context,
                                 timeout=30) as response:
         text = response.read().decode()
-    found = dict.fromkeys(names, 0.0)
+    found = dict.fromkeys(SERVER_SERIES, 0.0)
     for line in text.splitlines():
         name = line.split("{", 1)[0]
-        if name in found and 'resource="pods"' in line:
-            found[name] += float(line.split()[-1])
+        for key, (series, label) in SERVER_SERIES.items():
+            if name == series and 'resource="pods"' in line and label in line:
+                found[key] += float(line.split()[-1])
     return found
 
 
@@ -246,12 +269,11 @@ def settle_operator(bench: Bench, count: int) -> tuple[subprocess.Popen[bytes], 
 
 def burst(bench: Bench, count: int) -> dict[str, Any]:
     process, port, idle = settle_operator(bench, count)
-    log = Path(f"/tmp/hostns-bench-operator-{bench.operators}.log")
+    log = bench.operator_log()
     before_memory = memory(process.pid)
     since = pod_version(bench)
     observer = Observer(bench, since)
-    server_names = ("apiserver_terminated_watchers_total", "apiserver_watch_cache_capacity")
-    server_before = apiserver_metrics(bench, server_names)
+    server_before = apiserver_metrics(bench)
     listings_before = metric(port, "hostns_pod_listings_total")
     evaluated_before = metric(port, "hostns_pods_evaluated_total")
     log_before = len(log_lines(log, "pod watch", "pod list"))
@@ -263,6 +285,8 @@ def burst(bench: Bench, count: int) -> dict[str, Any]:
     deleted, created_all = threading.Event(), threading.Event()
     pairs: list[tuple[float, float]] = []
     during: list[list[float]] = []
+    print("  host-network pods created while the operator is stopped (their latency "
+          "counts from the create, the stop included):", flush=True)
     creator = threading.Thread(target=lambda: during.append(latency(
         bench, CREATE_RATE, 600, "burst", pairs=pairs, settle=600,
         until=deleted, created_all=created_all)), daemon=True)
@@ -274,17 +298,18 @@ def burst(bench: Bench, count: int) -> dict[str, Any]:
     created_all.wait()
     produced = observer.settled()
     load_during.append(os.getloadavg()[0])
-    server_mid = apiserver_metrics(bench, server_names)
+    server_mid = apiserver_metrics(bench)
     stopped_for = time.monotonic() - stopped_at
     burst_events = int(produced.get("events", 0))
     produced_seconds = produced["last_at"] - produced["first_at"]
     print(f"  stopped {stopped_for:.1f}s: {count} pods deleted in "
           f"{deletions['seconds']:.1f}s, the API server produced {burst_events} pod events "
           f"in {produced_seconds:.1f}s ({burst_events / max(produced_seconds, 1e-9):.0f}/s); "
-          f"watch cache capacity (pods) {server_mid['apiserver_watch_cache_capacity']:.0f}; "
-          f"terminated pod watchers +"
-          f"{server_mid['apiserver_terminated_watchers_total'] - server_before['apiserver_terminated_watchers_total']:.0f}"  # noqa: E501
-          f"; {load()}", flush=True)
+          f"pods watch cache capacity {server_mid['capacity']:.0f} events; pod watchers "
+          f"closed as unresponsive meanwhile: "
+          f"{server_mid['terminated'] - server_before['terminated']:.0f} (the observer's "
+          f"watch ended {produced.get('rewatches', 0)} times); {load()}",
+          flush=True)
 
     # --- SIGCONT: the catch-up -----------------------------------------------------------------
     samples: list[tuple[float, float]] = []
@@ -308,6 +333,9 @@ def burst(bench: Bench, count: int) -> dict[str, Any]:
         if now - last_change > 5 or now - resumed_at > 600:
             break  # stalled (or re-listed and done): what it worked off is printed
     cpu_catchup = cpu_seconds(process.pid) - cpu_before
+    server_caught_up = apiserver_metrics(bench)
+    closed = server_caught_up["terminated"] - server_mid["terminated"]
+    rewatches = server_caught_up["watches"] - server_mid["watches"]
     worked = samples[-1][1] - evaluated_before
     caught_up = last_change - resumed_at
     relists = metric(port, "hostns_pod_listings_total") - listings_before
@@ -320,15 +348,16 @@ def burst(bench: Bench, count: int) -> dict[str, Any]:
           f"{caught_up:.2f}s after SIGCONT = {worked / max(caught_up, 1e-9):.0f} events/s; "
           f"per {SAMPLE_SECONDS:g} s sample: median {statistics.median(moving or [0]):.0f}/s, "
           f"max {max(moving or [0]):.0f}/s; {cpu_net:.2f}s CPU = "
-          f"{cpu_net / max(worked, 1) * 1e6:.0f} µs per event; re-listings {relists:.0f}; "
-          f"{load()}", flush=True)
+          f"{cpu_net / max(worked, 1) * 1e6:.0f} µs per event; {load()}", flush=True)
+    print(f"    during it: the operator's pod watch closed as unresponsive {closed:.0f} "
+          f"times, pod WATCH requests ended {rewatches:.0f}, re-listings (410 Gone) "
+          f"{relists:.0f}", flush=True)
     print(f"    per-sample rates: {[round(r) for r in moving]}", flush=True)
 
     # --- the new host-network pods' findings -------------------------------------------------
     creator.join()
     created = len(bench.kubectl("get", "pods", "-n", "bench-latency", "-o", "name").split())
     after_cont = sorted(at + lat - resumed_at for at, lat in pairs)
-    server_after = apiserver_metrics(bench, server_names)
     after_memory = memory(process.pid)
     new_log = log_lines(log, "pod watch", "pod list")[log_before:]
     print(f"  {created} host-network pods created while stopped: every finding Violation "
@@ -366,8 +395,8 @@ def burst(bench: Bench, count: int) -> dict[str, Any]:
         "stopped": stopped_for, "worked": worked, "caught_up": caught_up,
         "rate": operator_rate, "median_sample": statistics.median(moving or [0]),
         "cpu_us": cpu_net / max(worked, 1) * 1e6, "relists": relists,
-        "terminated": server_after["apiserver_terminated_watchers_total"]
-        - server_before["apiserver_terminated_watchers_total"],
+        "terminated_stopped": server_mid["terminated"] - server_before["terminated"],
+        "terminated_catchup": closed, "capacity": server_mid["capacity"],
         "all_violation": after_cont[-1] if after_cont else float("nan"),
         "p99_after_cont": percentile(after_cont, 99) if after_cont else float("nan"),
         "created": created, "bare_rate": bare_rate,
@@ -392,6 +421,7 @@ def main() -> int:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     with ControlPlane() as plane:
         bench = Bench(plane)
+        bench.log_prefix = "/tmp/hostns-burst-operator"
         bench.setup()
         print(f"{count} pods, {count // 10} with hostNetwork; {load()}", flush=True)
         bench.grow_to(count)
@@ -399,8 +429,10 @@ def main() -> int:
         print(f"\nsummary ({count} pods; load average up to {r['load_max']:.1f}):")
         print(f"  burst: {r['burst_events']} pod events produced by the API server at "
               f"{r['produced_rate']:.0f}/s while the operator was stopped {r['stopped']:.0f}s; "
-              f"watchers terminated {r['terminated']:.0f}, operator re-listings "
-              f"{r['relists']:.0f}")
+              f"(pods watch cache capacity {r['capacity']:.0f}); pod watchers closed as "
+              f"unresponsive {r['terminated_stopped']:.0f} while stopped (the operator's and "
+              f"the observer's), {r['terminated_catchup']:.0f} during the catch-up; operator "
+              f"re-listings {r['relists']:.0f}")
         print(f"  catch-up: {r['worked']:.0f} events in {r['caught_up']:.2f}s = "
               f"{r['rate']:.0f}/s (median sample {r['median_sample']:.0f}/s; target 2,000/s); "
               f"{r['cpu_us']:.0f} µs CPU per event; bare reader {r['bare_rate']:.0f}/s; "

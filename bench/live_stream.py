@@ -343,7 +343,11 @@ class Bench:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.pods = 0
-        self.operators = 0  # logs: /tmp/hostns-bench-operator-N.log
+        self.operators = 0
+        self.log_prefix = "/tmp/hostns-bench-operator"  # logs: PREFIX-N.log
+
+    def operator_log(self, number: int | None = None) -> Path:
+        return Path(f"{self.log_prefix}-{number or self.operators}.log")
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         result = subprocess.run(["kubectl", f"--kubeconfig={self.plane.kubeconfig}", *args],
@@ -417,7 +421,7 @@ class Bench:
     def start_operator(self) -> tuple[subprocess.Popen[bytes], int, float]:
         port = free_port()
         self.operators += 1
-        with open(f"/tmp/hostns-bench-operator-{self.operators}.log", "wb") as log:
+        with self.operator_log().open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "hostns", "run", "--port", str(port), "--events"],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
@@ -500,8 +504,9 @@ def latency(bench: Bench, rate: float, seconds: float, tag: str,
 
     def create(i: int) -> None:
         due = begin + i / rate
-        time.sleep(max(0.0, due - time.monotonic()))
-        if until is not None and until.is_set():
+        if until is None:
+            time.sleep(max(0.0, due - time.monotonic()))
+        elif until.wait(max(0.0, due - time.monotonic())):
             return
         body = pod(i, namespace="bench-latency", prefix=f"lat-{tag}")
         body["spec"]["hostNetwork"] = True
