@@ -251,9 +251,20 @@ def pod_version(bench: Bench) -> str:
 # --- the run ---------------------------------------------------------------------------------
 
 
-def settle_operator(bench: Bench, count: int) -> tuple[subprocess.Popen[bytes], int, float]:
+def metric_sum(port: int, name: str) -> float:
+    """A labelled counter of the operator, summed over its series."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.split()[-1]) for line in text.splitlines()
+               if line.startswith(name + "{"))
+
+
+def settle_operator(bench: Bench, count: int) -> tuple[subprocess.Popen[bytes], int]:
     """The operator started, its picture complete (every pod handled, every finding
-    right), and idle; returns it, its port and its idle CPU rate."""
+    right); returns it and its metrics port."""
     expected = expected_findings(count)
     process, port, started = bench.start_operator()
     deadline = started + 900
@@ -264,11 +275,14 @@ def settle_operator(bench: Bench, count: int) -> tuple[subprocess.Popen[bytes], 
         time.sleep(0.2)
     print(f"  operator: complete picture {time.monotonic() - started:.1f}s after start; "
           f"{load()}", flush=True)
-    return process, port, idle_rate(process.pid)
+    return process, port
 
 
-def burst(bench: Bench, count: int) -> dict[str, Any]:
-    process, port, idle = settle_operator(bench, count)
+def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str,
+          create: bool) -> dict[str, Any]:
+    """SIGSTOP, `action` (fastkube's delete or label) on every bench pod, host-network
+    pods created meanwhile if `create`; SIGCONT and the catch-up; the references."""
+    idle = idle_rate(process.pid)
     log = bench.operator_log()
     before_memory = memory(process.pid)
     since = pod_version(bench)
@@ -277,46 +291,48 @@ def burst(bench: Bench, count: int) -> dict[str, Any]:
     listings_before = metric(port, "hostns_pod_listings_total")
     evaluated_before = metric(port, "hostns_pods_evaluated_total")
     log_before = len(log_lines(log, "pod watch", "pod list"))
-    load_during: list[float] = []
+    loads: list[float] = []
 
     # --- the operator stopped: the burst -------------------------------------------------
     os.kill(process.pid, signal.SIGSTOP)
     stopped_at = time.monotonic()
-    deleted, created_all = threading.Event(), threading.Event()
+    done, created_all = threading.Event(), threading.Event()
     pairs: list[tuple[float, float]] = []
-    during: list[list[float]] = []
-    print("  host-network pods created while the operator is stopped (their latency "
-          "counts from the create, the stop included):", flush=True)
-    creator = threading.Thread(target=lambda: during.append(latency(
-        bench, CREATE_RATE, 600, "burst", pairs=pairs, settle=600,
-        until=deleted, created_all=created_all)), daemon=True)
-    creator.start()
-    deleter = bench.fast("delete", *(f"bench-{n}" for n in range(NAMESPACES)),
-                         "--concurrency", "96")
-    deletions = bench.finish(deleter)
-    deleted.set()
+    creator = None
+    if create:
+        print("  host-network pods created while the operator is stopped (their latency "
+              "counts from the create, the stop included):", flush=True)
+        creator = threading.Thread(target=lambda: latency(
+            bench, CREATE_RATE, 600, "burst", pairs=pairs, settle=600,
+            until=done, created_all=created_all), daemon=True)
+        creator.start()
+    else:
+        created_all.set()
+    writes = bench.finish(bench.fast(action, *(f"bench-{n}" for n in range(NAMESPACES)),
+                                     "--concurrency", "96"))
+    done.set()
     created_all.wait()
     produced = observer.settled()
-    load_during.append(os.getloadavg()[0])
+    loads.append(os.getloadavg()[0])
     server_mid = apiserver_metrics(bench)
     stopped_for = time.monotonic() - stopped_at
     burst_events = int(produced.get("events", 0))
-    produced_seconds = produced["last_at"] - produced["first_at"]
-    print(f"  stopped {stopped_for:.1f}s: {count} pods deleted in "
-          f"{deletions['seconds']:.1f}s, the API server produced {burst_events} pod events "
-          f"in {produced_seconds:.1f}s ({burst_events / max(produced_seconds, 1e-9):.0f}/s); "
-          f"pods watch cache capacity {server_mid['capacity']:.0f} events; pod watchers "
-          f"closed as unresponsive meanwhile: "
-          f"{server_mid['terminated'] - server_before['terminated']:.0f} (the observer's "
-          f"watch ended {produced.get('rewatches', 0)} times); {load()}",
+    produced_seconds = max(produced.get("last_at", 0.0) - produced.get("first_at", 0.0), 1e-9)
+    print(f"  stopped {stopped_for:.1f}s: {action} of every bench pod in "
+          f"{writes['seconds']:.1f}s; the API server produced {burst_events} pod events in "
+          f"{produced_seconds:.1f}s ({burst_events / produced_seconds:.0f}/s); pods watch "
+          f"cache capacity {server_mid['capacity']:.0f} events; pod watchers closed as "
+          f"unresponsive meanwhile {server_mid['terminated'] - server_before['terminated']:.0f}"
+          f", pod WATCH requests ended {server_mid['watches'] - server_before['watches']:.0f}"
+          f" (the observer's watch ended {produced.get('rewatches', 0)} times); {load()}",
           flush=True)
 
     # --- SIGCONT: the catch-up -----------------------------------------------------------------
-    samples: list[tuple[float, float]] = []
+    writes_before = metric_sum(port, "hostns_api_writes_total")
     cpu_before = cpu_seconds(process.pid)
     os.kill(process.pid, signal.SIGCONT)
     resumed_at = time.monotonic()
-    samples.append((resumed_at, evaluated_before))
+    samples: list[tuple[float, float]] = [(resumed_at, evaluated_before)]
     peak_rss = 0
     last_change = resumed_at
     while True:
@@ -326,13 +342,14 @@ def burst(bench: Bench, count: int) -> dict[str, Any]:
             last_change = now
         samples.append((now, value))
         peak_rss = max(peak_rss, memory(process.pid)["VmRSS"])
-        load_during.append(os.getloadavg()[0])
+        loads.append(os.getloadavg()[0])
         relisted = metric(port, "hostns_pod_listings_total") > listings_before
         if value - evaluated_before >= burst_events and not relisted:
             break
         if now - last_change > 5 or now - resumed_at > 600:
             break  # stalled (or re-listed and done): what it worked off is printed
-    cpu_catchup = cpu_seconds(process.pid) - cpu_before
+    cpu_net = cpu_seconds(process.pid) - cpu_before - idle * (last_change - resumed_at)
+    writes_during = metric_sum(port, "hostns_api_writes_total") - writes_before
     server_caught_up = apiserver_metrics(bench)
     closed = server_caught_up["terminated"] - server_mid["terminated"]
     rewatches = server_caught_up["watches"] - server_mid["watches"]
@@ -341,73 +358,102 @@ def burst(bench: Bench, count: int) -> dict[str, Any]:
     relists = metric(port, "hostns_pod_listings_total") - listings_before
     rates = [(b[1] - a[1]) / (b[0] - a[0]) for a, b in itertools.pairwise(samples)
              if b[0] <= last_change]
-    first_moving = next((i for i, r in enumerate(rates) if r > 0), 0)
-    moving = rates[first_moving:]
-    cpu_net = cpu_catchup - idle * caught_up
+    moving = rates[next((i for i, r in enumerate(rates) if r > 0), 0):]
+    rate = worked / max(caught_up, 1e-9)
     print(f"  catch-up: {worked:.0f} pod events worked off (burst: {burst_events}) in "
-          f"{caught_up:.2f}s after SIGCONT = {worked / max(caught_up, 1e-9):.0f} events/s; "
-          f"per {SAMPLE_SECONDS:g} s sample: median {statistics.median(moving or [0]):.0f}/s, "
-          f"max {max(moving or [0]):.0f}/s; {cpu_net:.2f}s CPU = "
-          f"{cpu_net / max(worked, 1) * 1e6:.0f} µs per event; {load()}", flush=True)
-    print(f"    during it: the operator's pod watch closed as unresponsive {closed:.0f} "
-          f"times, pod WATCH requests ended {rewatches:.0f}, re-listings (410 Gone) "
-          f"{relists:.0f}", flush=True)
+          f"{caught_up:.2f}s after SIGCONT = {rate:.0f} events/s; per {SAMPLE_SECONDS:g} s "
+          f"sample: median {statistics.median(moving or [0]):.0f}/s, max "
+          f"{max(moving or [0]):.0f}/s; {cpu_net:.2f}s CPU = "
+          f"{cpu_net / max(worked, 1) * 1e6:.0f} µs per event, {writes_during:.0f} API writes "
+          f"meanwhile; {load()}", flush=True)
+    print(f"    during it: pod watchers closed as unresponsive {closed:.0f}, pod WATCH "
+          f"requests ended {rewatches:.0f}, re-listings (410 Gone) {relists:.0f}", flush=True)
     print(f"    per-sample rates: {[round(r) for r in moving]}", flush=True)
 
+    result: dict[str, Any] = {
+        "action": action, "burst_events": burst_events,
+        "produced_rate": burst_events / produced_seconds, "stopped": stopped_for,
+        "capacity": server_mid["capacity"],
+        "terminated_stopped": server_mid["terminated"] - server_before["terminated"],
+        "terminated_catchup": closed, "relists": relists, "worked": worked,
+        "caught_up": caught_up, "rate": rate,
+        "median_sample": statistics.median(moving or [0]),
+        "cpu_us": cpu_net / max(worked, 1) * 1e6, "writes": writes_during,
+    }
+
     # --- the new host-network pods' findings -------------------------------------------------
-    creator.join()
-    created = len(bench.kubectl("get", "pods", "-n", "bench-latency", "-o", "name").split())
-    after_cont = sorted(at + lat - resumed_at for at, lat in pairs)
+    if creator is not None:
+        creator.join()
+        created = len(bench.kubectl("get", "pods", "-n", "bench-latency", "-o", "name").split())
+        after_cont = sorted(at + lat - resumed_at for at, lat in pairs)
+        result.update(created=created, detected=len(after_cont),
+                      all_violation=after_cont[-1] if after_cont else float("nan"),
+                      p50_after_cont=percentile(after_cont, 50) if after_cont else float("nan"))
+        print(f"  {created} host-network pods created while stopped, {len(after_cont)} "
+              f"detected: every finding Violation {result['all_violation']:.2f}s after "
+              f"SIGCONT (p50 {result['p50_after_cont']:.2f}s)", flush=True)
     after_memory = memory(process.pid)
     new_log = log_lines(log, "pod watch", "pod list")[log_before:]
-    print(f"  {created} host-network pods created while stopped: every finding Violation "
-          f"{after_cont[-1] if after_cont else float('nan'):.2f}s after SIGCONT "
-          f"(p50 {percentile(after_cont, 50):.2f}s, p99 {percentile(after_cont, 99):.2f}s)"
-          if after_cont else "  no host-network pod was detected", flush=True)
+    result.update(peak_rss=peak_rss, rss_before=before_memory["VmRSS"])
     print(f"  memory before {before_memory}, peak VmRSS during catch-up {peak_rss} MiB, "
           f"after {after_memory}; operator log on the pod stream: {new_log or 'nothing'}",
           flush=True)
 
-    # --- the reference: a bare reader of the same replay ---------------------------------------
+    # --- the references: the same replay, read again from the watch cache ------------------
     first_rv, last_rv = produced.get("first", ""), produced.get("last", "")
     observer.stop()
     if not first_rv:
         raise SystemExit("the observer saw no pod event in the burst")
-    reference = bare_replay(bench, str(int(first_rv) - 1), last_rv)
-    operator_rate = worked / max(caught_up, 1e-9)
-    if "error" in reference:
-        print(f"  bare reader: {reference['error']}", flush=True)
-        bare_rate = 0.0
-    else:
-        bare_rate = reference["events"] / reference["seconds"]
-        print(f"  bare reader (kubernetes_asyncio, json.loads), same replay: "
-              f"{reference['events']} events in {reference['seconds']:.2f}s = "
-              f"{bare_rate:.0f}/s, {reference['cpu'] / reference['events'] * 1e6:.0f} µs CPU "
-              f"per event; operator / bare = {operator_rate / bare_rate:.2f}; {load()}",
-              flush=True)
-
-    # --- after the catch-up: detection latency -----------------------------------------------
-    idle_rate(process.pid, timeout=300)
-    settled = latency(bench, CREATE_RATE, 15, "after")
-    stop_process(process)
-    return {
-        "burst_events": burst_events, "produced_rate": burst_events / produced_seconds,
-        "stopped": stopped_for, "worked": worked, "caught_up": caught_up,
-        "rate": operator_rate, "median_sample": statistics.median(moving or [0]),
-        "cpu_us": cpu_net / max(worked, 1) * 1e6, "relists": relists,
-        "terminated_stopped": server_mid["terminated"] - server_before["terminated"],
-        "terminated_catchup": closed, "capacity": server_mid["capacity"],
-        "all_violation": after_cont[-1] if after_cont else float("nan"),
-        "p99_after_cont": percentile(after_cont, 99) if after_cont else float("nan"),
-        "created": created, "bare_rate": bare_rate,
-        "p99_settled": percentile(settled, 99), "peak_rss": peak_rss,
-        "load_max": max(load_during),
-    }
+    idle_rate(process.pid, timeout=300)  # the operator's writes done: a quiet machine
+    for mode, name in (("replay", "bare"), ("thread-replay", "thread")):
+        reference = replay(bench, mode, str(int(first_rv) - 1), last_rv)
+        if "error" in reference:
+            print(f"  {name} reader: {reference['error']}", flush=True)
+            result[name] = 0.0
+            continue
+        result[name] = reference["events"] / reference["seconds"]
+        label = ("A: bare reader (kubernetes_asyncio, json.loads)" if name == "bare" else
+                 "R: the operator's reader thread alone (hostns.live.watchstream)")
+        print(f"  {label}, same replay: {reference['events']} events in "
+              f"{reference['seconds']:.2f}s = {result[name]:.0f}/s, "
+              f"{reference['cpu'] / reference['events'] * 1e6:.0f} µs CPU per event; "
+              f"operator catch-up / this = {rate / result[name]:.2f}; {load()}", flush=True)
+    result["load_max"] = max(loads)
+    return result
 
 
-def bare_replay(bench: Bench, since: str, until: str) -> dict[str, Any]:
+def thread_replay_main(kubeconfig: str, since: str, until: str) -> None:
+    """R: the operator's watch transport alone on the same replay (TLS reads, chunks,
+    lines, head decode; host-namespace pods handed to the loop, as the intake wants)."""
+    os.environ["KUBECONFIG"] = kubeconfig
+    from hostns.live.kube import Kube
+    from hostns.live.watchstream import ThreadedWatch
+
+    async def run() -> None:
+        kube = await Kube.connect()
+        request = await kube.watch_request(None, since, timeout=3600)
+        assert request is not None
+        began, cpu = time.monotonic(), time.process_time()
+        events = 0
+        stream = ThreadedWatch(request, lambda head: head is None or head.uses_host_namespace)
+        async for batch in stream.batches():
+            for event_type, _, raw in batch.events:
+                if event_type == "ERROR":
+                    print(json.dumps({"error": bytes(raw).decode()[:300]}), flush=True)
+                    return
+            events += batch.seen
+            if batch.resource_version and int(batch.resource_version) >= int(until):
+                break
+        print(json.dumps({"events": events, "seconds": time.monotonic() - began,
+                          "cpu": time.process_time() - cpu}), flush=True)
+
+    asyncio.run(run())
+
+
+def replay(bench: Bench, mode: str, since: str, until: str) -> dict[str, Any]:
+    """A reference reader (replay_main or thread_replay_main) as a subprocess."""
     result = subprocess.run(
-        [sys.executable, __file__, "replay", str(bench.plane.kubeconfig), since, until],
+        [sys.executable, __file__, mode, str(bench.plane.kubeconfig), since, until],
         env=bench.env, capture_output=True, text=True, cwd=REPO, timeout=900,
     )
     lines = result.stdout.strip().splitlines()
@@ -415,6 +461,25 @@ def bare_replay(bench: Bench, since: str, until: str) -> dict[str, Any]:
         return {"error": f"exit {result.returncode}: {result.stderr.strip()[-300:]}"}
     report: dict[str, Any] = json.loads(lines[-1])
     return report
+
+
+def summary(r: dict[str, Any]) -> None:
+    print(f"  {r['action']} burst: {r['burst_events']} pod events produced at "
+          f"{r['produced_rate']:.0f}/s while the operator was stopped {r['stopped']:.0f}s "
+          f"(pods watch cache capacity {r['capacity']:.0f}); pod watchers closed as "
+          f"unresponsive: {r['terminated_stopped']:.0f} while stopped, "
+          f"{r['terminated_catchup']:.0f} during the catch-up; re-listings {r['relists']:.0f}")
+    print(f"    catch-up {r['worked']:.0f} events in {r['caught_up']:.2f}s = {r['rate']:.0f}/s "
+          f"(median 0.2 s sample {r['median_sample']:.0f}/s; target 2,000/s), "
+          f"{r['cpu_us']:.0f} µs CPU per event with {r['writes']:.0f} API writes; "
+          f"same replay: A bare {r['bare']:.0f}/s, R reader thread {r['thread']:.0f}/s; "
+          f"operator/A {r['rate'] / r['bare'] if r['bare'] else 0:.2f}, operator/R "
+          f"{r['rate'] / r['thread'] if r['thread'] else 0:.2f}; VmRSS {r['rss_before']} -> "
+          f"peak {r['peak_rss']} MiB; load average up to {r['load_max']:.1f}")
+    if "created" in r:
+        print(f"    {r['created']} host-network pods created while stopped ({r['detected']} "
+              f"detected): all Violation {r['all_violation']:.2f}s after SIGCONT, p50 "
+              f"{r['p50_after_cont']:.2f}s")
 
 
 def main() -> int:
@@ -425,23 +490,21 @@ def main() -> int:
         bench.setup()
         print(f"{count} pods, {count // 10} with hostNetwork; {load()}", flush=True)
         bench.grow_to(count)
-        r = burst(bench, count)
-        print(f"\nsummary ({count} pods; load average up to {r['load_max']:.1f}):")
-        print(f"  burst: {r['burst_events']} pod events produced by the API server at "
-              f"{r['produced_rate']:.0f}/s while the operator was stopped {r['stopped']:.0f}s; "
-              f"(pods watch cache capacity {r['capacity']:.0f}); pod watchers closed as "
-              f"unresponsive {r['terminated_stopped']:.0f} while stopped (the operator's and "
-              f"the observer's), {r['terminated_catchup']:.0f} during the catch-up; operator "
-              f"re-listings {r['relists']:.0f}")
-        print(f"  catch-up: {r['worked']:.0f} events in {r['caught_up']:.2f}s = "
-              f"{r['rate']:.0f}/s (median sample {r['median_sample']:.0f}/s; target 2,000/s); "
-              f"{r['cpu_us']:.0f} µs CPU per event; bare reader {r['bare_rate']:.0f}/s; "
-              f"ratio operator/bare {r['rate'] / r['bare_rate'] if r['bare_rate'] else 0:.2f}")
-        print(f"  {r['created']} host-network pods created while stopped: all Violation "
-              f"{r['all_violation']:.2f}s after SIGCONT (p99 {r['p99_after_cont']:.2f}s)")
+        process, port = settle_operator(bench, count)
+        print("1. a label burst (every pod's label changed: no finding changes):", flush=True)
+        labels = phase(bench, process, port, "label", create=False)
+        print("2. a deletion burst (every pod deleted) with new host-network pods at "
+              f"{CREATE_RATE:g}/s:", flush=True)
+        deletions = phase(bench, process, port, "delete", create=True)
+        print("3. after the catch-up (operator idle), new host-network pods:", flush=True)
+        idle_rate(process.pid, timeout=300)
+        settled = latency(bench, CREATE_RATE, 15, "after")
+        stop_process(process)
+        print(f"\nsummary ({count} pods):")
+        summary(labels)
+        summary(deletions)
         print(f"  after the catch-up, detection p99 at {CREATE_RATE:g} creates/s: "
-              f"{r['p99_settled']:.2f}s (target 1 s); peak VmRSS during catch-up "
-              f"{r['peak_rss']} MiB")
+              f"{percentile(settled, 99):.2f}s (target 1 s)")
     return 0
 
 
@@ -450,5 +513,7 @@ if __name__ == "__main__":
         observe_main(sys.argv[2], sys.argv[3], sys.argv[4])
     elif len(sys.argv) > 1 and sys.argv[1] == "replay":
         replay_main(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) > 1 and sys.argv[1] == "thread-replay":
+        thread_replay_main(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit(main())

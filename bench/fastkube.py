@@ -6,6 +6,7 @@ flight. This one uses aiohttp with the control plane's admin client certificate.
 Usage (a subprocess of the benchmarks; one JSON line of progress per second on stdout):
   fastkube.py SERVER PKI create START END [--namespace NS --prefix P --host-network]
   fastkube.py SERVER PKI delete NAMESPACE...
+  fastkube.py SERVER PKI label NAMESPACE...   (changes every pod's label `burst`)
 """
 
 from __future__ import annotations
@@ -84,7 +85,11 @@ async def create(server: str, pki: Path, bodies: list[dict[str, Any]], concurren
         await _run([job(b) for b in bodies], concurrency)
 
 
-async def delete(server: str, pki: Path, namespaces: list[str], concurrency: int) -> None:
+async def each_pod(
+    server: str, pki: Path, namespaces: list[str], concurrency: int, action: str,
+) -> None:
+    """Every pod of the namespaces: deleted (grace 0), or its label `burst` changed
+    (a merge patch: one MODIFIED event each, the pod spec and its findings unchanged)."""
     async with admin_session(pki, concurrency) as session:
         names: list[tuple[str, str]] = []
         for namespace in namespaces:
@@ -98,20 +103,25 @@ async def delete(server: str, pki: Path, namespaces: list[str], concurrency: int
                 token = page["metadata"].get("continue") or ""
                 if not token:
                     break
-        options = json.dumps({"kind": "DeleteOptions", "apiVersion": "v1",
-                              "gracePeriodSeconds": 0}).encode()
+        if action == "delete":
+            method, content_type = "DELETE", "application/json"
+            data = json.dumps({"kind": "DeleteOptions", "apiVersion": "v1",
+                               "gracePeriodSeconds": 0}).encode()
+        else:
+            method, content_type = "PATCH", "application/merge-patch+json"
+            data = json.dumps({"metadata": {"labels": {"burst": str(time.time_ns())}}}).encode()
 
         def job(namespace: str, name: str) -> Callable[[], Awaitable[int]]:
             url = f"{server}/api/v1/namespaces/{namespace}/pods/{name}"
 
             async def call() -> int:
-                async with session.delete(url, data=options, headers={
-                        "Content-Type": "application/json"}) as response:
+                async with session.request(method, url, data=data, headers={
+                        "Content-Type": content_type}) as response:
                     await response.read()
                     return int(response.status)
             return call
 
-        # Interleave the namespaces, so that the deletions are spread like the pods.
+        # Interleave the namespaces, so that the requests are spread like the pods.
         names.sort(key=lambda item: int(item[1].rsplit("-", 1)[1]))
         await _run([job(ns, n) for ns, n in names], concurrency)
 
@@ -120,7 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("server")
     parser.add_argument("pki", type=Path)
-    parser.add_argument("action", choices=("create", "delete"))
+    parser.add_argument("action", choices=("create", "delete", "label"))
     parser.add_argument("args", nargs="+")
     parser.add_argument("--namespace")
     parser.add_argument("--prefix", default="pod")
@@ -138,7 +148,8 @@ def main() -> None:
                 body["spec"]["hostNetwork"] = True
         asyncio.run(create(options.server, options.pki, bodies, options.concurrency))
     else:
-        asyncio.run(delete(options.server, options.pki, options.args, options.concurrency))
+        asyncio.run(each_pod(options.server, options.pki, options.args, options.concurrency,
+                             options.action))
 
 
 if __name__ == "__main__":
