@@ -5,45 +5,53 @@ Usage: .venv/bin/python bench/event_burst.py [PODS]   (default 20000)
 Why a replay: on the 2-core bench machine the local kube-apiserver and etcd cannot
 *produce* 2,000 pod events/s from writes (mass deletion: median ~560/s, peaks ~1,250/s,
 bench/README.md), so the operator cannot be shown a steady 2,000/s that way. But the API
-server can *serve* events far faster than it writes them, from its watch cache. So:
+server serves events from its watch cache far faster than it writes them. So the
+operator is stopped while the events are written, and then has to work them off at once:
 
 1. One local control plane; PODS pods as in bench/live_stream.py (~12 KB each, 10% with
    hostNetwork in 100 workloads, 20 exceptions), created with bench/fastkube.py. The real
-   operator (`hostns run`) starts and gets its complete picture (every pod handled, every
-   finding right), then is left until idle.
-2. The operator is stopped with SIGSTOP. While it is stopped, every pod is deleted (96
-   concurrent DELETEs) and new host-network pods are created at 20/s, each its own
-   workload, in namespace bench-latency (their findings must become Violation). An
+   operator (`hostns run --events`) starts and gets its complete picture (every pod
+   handled, every finding right).
+2. Twice, once idle: the operator is stopped with SIGSTOP, a burst of pod events is
+   written (96 requests in flight), SIGCONT. First a *label burst* (every pod's label
+   changed: one MODIFIED event each, no finding changes: the stream alone), then a
+   *deletion burst* (every pod deleted: MODIFIED + DELETED each; every workload's finding
+   becomes Resolved) while new host-network pods are created at 20/s in namespace
+   bench-latency, each its own workload (their findings must become Violation). An
    observer (a metadata-only pod WATCH from the version at the stop) counts the burst's
-   events: the ground truth of what the operator must work off, and the rate at which the
-   API server produced them.
-3. SIGCONT. The operator first reads what the kernel buffered on its watch connection;
-   the API server has meanwhile closed the slow watcher (apiserver_terminated_watchers_total),
-   so the operator watches again from the last resourceVersion it read and the rest is
-   replayed from the watch cache at the speed the two processes manage. If that version
-   has left the watch cache the answer is 410 Gone and the operator lists again: printed
-   (hostns_pod_listings_total, its log), so a re-list is never reported as a replay.
-   Measured: pod events worked off (hostns_pods_evaluated_total, sampled every 0.2 s),
-   the catch-up rate (events / seconds from SIGCONT to the last event) and the per-sample
-   rates, CPU per event (/proc, minus the idle rate; the finding writes of the catch-up
-   are included), memory (VmRSS, VmHWM), the time from SIGCONT until each new host-network
-   pod's finding is Violation (on a watch of findings), and, once the operator is idle
-   again, the detection latency p99 of new host-network pods at 20 creates/s.
-4. Reference, in the same run, on the same replay: a bare kubernetes_asyncio reader
-   (WATCH from just before the burst's first event, `json.loads` per line, as bench A
-   in live_stream.py) reads the same events from the watch cache; its rate and CPU per
-   event, and the ratio operator / bare.
+   events: the ground truth of what the operator must work off, and how fast the API
+   server produced them.
+3. On SIGCONT the operator first reads what the kernel buffered on its watch connection;
+   the API server has meanwhile closed the stopped watcher (its cacher closes a watcher
+   whose 10-event input buffer stays full: apiserver_terminated_watchers_total), so the
+   operator watches again from the last resourceVersion it read and the rest is replayed
+   from the watch cache. If that version had left the cache the answer would be 410 Gone
+   and a re-list: counted (hostns_pod_listings_total, its log), never passed off as a
+   replay. Measured: pod events worked off (hostns_pods_evaluated_total, sampled every
+   0.2 s), the catch-up rate (events / seconds from SIGCONT to the sample that saw the
+   last one: up to 0.2 s too long) and the per-sample rates, CPU per event (/proc, minus
+   the idle rate; the API writes made meanwhile are included, and counted by kind), memory
+   (VmRSS), the time from SIGCONT until each new host-network pod's finding is Violation
+   (on a watch of findings), and, once the operator is idle again, the detection latency
+   p99 of new host-network pods at 20 creates/s.
+4. References, in the same run, on the same replay (WATCH from just before the burst's
+   first event, until its last), each alone on the machine once the operator is idle:
+   A, a bare kubernetes_asyncio reader (`json.loads` per line, as A in live_stream.py),
+   and R, the operator's reader thread alone (hostns.live.watchstream.ThreadedWatch,
+   host-namespace pods handed to the loop). Ratios: operator catch-up / A and / R.
 
-Limits, honestly: a replay is a burst, not a steady 2,000 events/s from writes; the
-first part of it comes from kernel socket buffers, not from the API server. The events
-are those of a mass deletion (full pods, ~12 KB each) plus the new pods, not a real
-cluster's mix. The operator, the API server, etcd and the bench share two cores, so the
-rates are what this machine does, not what the operator would do alone; the bare reader
-runs after the operator, on a quieter machine than the operator's catch-up had (the
-operator was writing findings meanwhile). Scraping /metrics every 0.2 s costs the
-operator a little CPU. The watch cache keeps at least 75 s of events (k8s 1.34 cacher,
-eventFreshDuration; capacity 100 to 102,400 events): a stop much longer than that, or a
-burst over ~100,000 events, ends in a 410 and a re-list — printed, not hidden.
+Limits, honestly: a replay is a burst, not a steady 2,000 events/s from writes: it shows
+how fast the operator works off a backlog (a restart, a fail-over, a stalled process, a
+roll-out faster than it reads), not that it keeps up with an API server writing 2,000
+pods/s, which this machine cannot do. The first part of each catch-up comes from kernel
+socket buffers, not from the API server. The events are full pods of a bench (~12 KB,
+10% host-network), not a real cluster's mix. The operator, the API server, etcd and the
+bench share two cores: during the deletion catch-up the operator also writes findings
+and Events and the API server serves those writes, while A and R read alone afterwards,
+so the ratios are against an easier run. Scraping /metrics every 0.2 s costs the operator
+a little CPU. The watch cache (k8s 1.34 cacher) keeps at least the last 75 s of events
+(eventFreshDuration), 100 to 102,400 events: a longer stop, or a burst of more than
+~100,000 events, ends in a 410 and a re-list — printed, not hidden.
 """
 
 from __future__ import annotations
@@ -251,15 +259,15 @@ def pod_version(bench: Bench) -> str:
 # --- the run ---------------------------------------------------------------------------------
 
 
-def metric_sum(port: int, name: str) -> float:
-    """A labelled counter of the operator, summed over its series."""
+def metric_series(port: int, name: str) -> dict[str, float]:
+    """A labelled counter of the operator: {labels: value}."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
     except OSError:
-        return 0.0
-    return sum(float(line.split()[-1]) for line in text.splitlines()
-               if line.startswith(name + "{"))
+        return {}
+    return {line.split("{", 1)[1].split("}", 1)[0]: float(line.split()[-1])
+            for line in text.splitlines() if line.startswith(name + "{")}
 
 
 def settle_operator(bench: Bench, count: int) -> tuple[subprocess.Popen[bytes], int]:
@@ -290,6 +298,7 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
     server_before = apiserver_metrics(bench)
     listings_before = metric(port, "hostns_pod_listings_total")
     evaluated_before = metric(port, "hostns_pods_evaluated_total")
+    writes_before = metric_series(port, "hostns_api_writes_total")  # not while stopped
     log_before = len(log_lines(log, "pod watch", "pod list"))
     loads: list[float] = []
 
@@ -328,7 +337,6 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
           flush=True)
 
     # --- SIGCONT: the catch-up -----------------------------------------------------------------
-    writes_before = metric_sum(port, "hostns_api_writes_total")
     cpu_before = cpu_seconds(process.pid)
     os.kill(process.pid, signal.SIGCONT)
     resumed_at = time.monotonic()
@@ -349,7 +357,10 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
         if now - last_change > 5 or now - resumed_at > 600:
             break  # stalled (or re-listed and done): what it worked off is printed
     cpu_net = cpu_seconds(process.pid) - cpu_before - idle * (last_change - resumed_at)
-    writes_during = metric_sum(port, "hostns_api_writes_total") - writes_before
+    writes_after = metric_series(port, "hostns_api_writes_total")
+    by_kind = {k.replace('"', ""): v - writes_before.get(k, 0.0) for k, v in writes_after.items()
+               if v > writes_before.get(k, 0.0)}
+    writes_during = sum(by_kind.values())
     server_caught_up = apiserver_metrics(bench)
     closed = server_caught_up["terminated"] - server_mid["terminated"]
     rewatches = server_caught_up["watches"] - server_mid["watches"]
@@ -367,7 +378,8 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
           f"{cpu_net / max(worked, 1) * 1e6:.0f} µs per event, {writes_during:.0f} API writes "
           f"meanwhile; {load()}", flush=True)
     print(f"    during it: pod watchers closed as unresponsive {closed:.0f}, pod WATCH "
-          f"requests ended {rewatches:.0f}, re-listings (410 Gone) {relists:.0f}", flush=True)
+          f"requests ended {rewatches:.0f}, re-listings (410 Gone) {relists:.0f}; API writes "
+          f"{ {k: round(v) for k, v in by_kind.items()} }", flush=True)
     print(f"    per-sample rates: {[round(r) for r in moving]}", flush=True)
 
     result: dict[str, Any] = {
