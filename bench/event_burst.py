@@ -244,6 +244,20 @@ def apiserver_metrics(bench: Bench) -> dict[str, float]:
     return found
 
 
+def apiserver_pid(bench: Bench) -> int:
+    """The control plane's kube-apiserver process (for its CPU time)."""
+    flag = f"--secure-port={bench.plane.url.rsplit(':', 1)[1]}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if flag in argv and argv[0].endswith(b"kube-apiserver"):
+                return int(entry.name)
+    raise SystemExit("no kube-apiserver process found")
+
+
 def log_lines(path: Path, *needles: str) -> list[str]:
     if not path.exists():
         return []
@@ -337,7 +351,8 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
           flush=True)
 
     # --- SIGCONT: the catch-up -----------------------------------------------------------------
-    cpu_before = cpu_seconds(process.pid)
+    server = apiserver_pid(bench)
+    cpu_before, server_cpu_before = cpu_seconds(process.pid), cpu_seconds(server)
     os.kill(process.pid, signal.SIGCONT)
     resumed_at = time.monotonic()
     samples: list[tuple[float, float]] = [(resumed_at, evaluated_before)]
@@ -357,6 +372,7 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
         if now - last_change > 5 or now - resumed_at > 600:
             break  # stalled (or re-listed and done): what it worked off is printed
     cpu_net = cpu_seconds(process.pid) - cpu_before - idle * (last_change - resumed_at)
+    server_cpu = cpu_seconds(server) - server_cpu_before
     writes_after = metric_series(port, "hostns_api_writes_total")
     by_kind = {k.replace('"', ""): v - writes_before.get(k, 0.0) for k, v in writes_after.items()
                if v > writes_before.get(k, 0.0)}
@@ -376,7 +392,9 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
           f"sample: median {statistics.median(moving or [0]):.0f}/s, max "
           f"{max(moving or [0]):.0f}/s; {cpu_net:.2f}s CPU = "
           f"{cpu_net / max(worked, 1) * 1e6:.0f} µs per event, {writes_during:.0f} API writes "
-          f"meanwhile; {load()}", flush=True)
+          f"meanwhile; kube-apiserver CPU {server_cpu:.2f}s "
+          f"({server_cpu / max(samples[-1][0] - resumed_at, 1e-9):.0%} of a core); {load()}",
+          flush=True)
     print(f"    during it: pod watchers closed as unresponsive {closed:.0f}, pod WATCH "
           f"requests ended {rewatches:.0f}, re-listings (410 Gone) {relists:.0f}; API writes "
           f"{ {k: round(v) for k, v in by_kind.items()} }", flush=True)
@@ -391,6 +409,7 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
         "caught_up": caught_up, "rate": rate,
         "median_sample": statistics.median(moving or [0]),
         "cpu_us": cpu_net / max(worked, 1) * 1e6, "writes": writes_during,
+        "server_share": server_cpu / max(samples[-1][0] - resumed_at, 1e-9),
     }
 
     # --- the new host-network pods' findings -------------------------------------------------
@@ -418,7 +437,9 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
         raise SystemExit("the observer saw no pod event in the burst")
     idle_rate(process.pid, timeout=300)  # the operator's writes done: a quiet machine
     for mode, name in (("replay", "bare"), ("thread-replay", "thread")):
+        server_cpu_before = cpu_seconds(server)
         reference = replay(bench, mode, str(int(first_rv) - 1), last_rv)
+        server_cpu = cpu_seconds(server) - server_cpu_before
         if "error" in reference:
             print(f"  {name} reader: {reference['error']}", flush=True)
             result[name] = 0.0
@@ -429,7 +450,8 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
         print(f"  {label}, same replay: {reference['events']} events in "
               f"{reference['seconds']:.2f}s = {result[name]:.0f}/s, "
               f"{reference['cpu'] / reference['events'] * 1e6:.0f} µs CPU per event; "
-              f"operator catch-up / this = {rate / result[name]:.2f}; {load()}", flush=True)
+              f"kube-apiserver CPU {server_cpu:.2f}s for the whole child process; operator "
+              f"catch-up / this = {rate / result[name]:.2f}; {load()}", flush=True)
     result["load_max"] = max(loads)
     return result
 
@@ -483,7 +505,8 @@ def summary(r: dict[str, Any]) -> None:
           f"{r['terminated_catchup']:.0f} during the catch-up; re-listings {r['relists']:.0f}")
     print(f"    catch-up {r['worked']:.0f} events in {r['caught_up']:.2f}s = {r['rate']:.0f}/s "
           f"(median 0.2 s sample {r['median_sample']:.0f}/s; target 2,000/s), "
-          f"{r['cpu_us']:.0f} µs CPU per event with {r['writes']:.0f} API writes; "
+          f"{r['cpu_us']:.0f} µs CPU per event with {r['writes']:.0f} API writes "
+          f"(kube-apiserver at {r['server_share']:.0%} of a core); "
           f"same replay: A bare {r['bare']:.0f}/s, R reader thread {r['thread']:.0f}/s; "
           f"operator/A {r['rate'] / r['bare'] if r['bare'] else 0:.2f}, operator/R "
           f"{r['rate'] / r['thread'] if r['thread'] else 0:.2f}; VmRSS {r['rss_before']} -> "
