@@ -5,8 +5,8 @@ flight. This one uses aiohttp with the control plane's admin client certificate.
 
 Usage (a subprocess of the benchmarks; one JSON line of progress per second on stdout):
   fastkube.py SERVER PKI create START END [--namespace NS --prefix P --host-network]
-  fastkube.py SERVER PKI delete NAMESPACE...
-  fastkube.py SERVER PKI label NAMESPACE...   (changes every pod's label `burst`)
+  fastkube.py SERVER PKI delete NAMESPACE... [--seconds S]
+  fastkube.py SERVER PKI label NAMESPACE... [--seconds S]   (changes each pod's label `burst`)
 """
 
 from __future__ import annotations
@@ -35,8 +35,10 @@ def admin_session(pki: Path, concurrency: int) -> Any:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=concurrency))
 
 
-async def _run(jobs: Iterable[Callable[[], Awaitable[int]]], concurrency: int) -> None:
-    """Run the jobs `concurrency` at a time (retrying 429/5xx); report progress per second."""
+async def _run(jobs: Iterable[Callable[[], Awaitable[int]]], concurrency: int,
+               seconds: float | None = None) -> None:
+    """Run the jobs `concurrency` at a time (retrying 429/5xx); report progress per second.
+    With `seconds`, no job starts after that long: the rest are left undone."""
     queue: asyncio.Queue[Callable[[], Awaitable[int]]] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
@@ -45,6 +47,8 @@ async def _run(jobs: Iterable[Callable[[], Awaitable[int]]], concurrency: int) -
 
     async def worker() -> None:
         while not queue.empty():
+            if seconds is not None and time.monotonic() - began > seconds:
+                return
             job = queue.get_nowait()
             for attempt in range(20):
                 status = await job()
@@ -87,6 +91,7 @@ async def create(server: str, pki: Path, bodies: list[dict[str, Any]], concurren
 
 async def each_pod(
     server: str, pki: Path, namespaces: list[str], concurrency: int, action: str,
+    seconds: float | None = None,
 ) -> None:
     """Every pod of the namespaces: deleted (grace 0), or its label `burst` changed
     (a merge patch: one MODIFIED event each, the pod spec and its findings unchanged)."""
@@ -123,7 +128,7 @@ async def each_pod(
 
         # Interleave the namespaces, so that the requests are spread like the pods.
         names.sort(key=lambda item: int(item[1].rsplit("-", 1)[1]))
-        await _run([job(ns, n) for ns, n in names], concurrency)
+        await _run([job(ns, n) for ns, n in names], concurrency, seconds)
 
 
 def main() -> None:
@@ -136,6 +141,7 @@ def main() -> None:
     parser.add_argument("--prefix", default="pod")
     parser.add_argument("--host-network", action="store_true")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--seconds", type=float, help="delete/label: start no request after")
     options = parser.parse_args()
     if options.action == "create":
         from live_stream import pod
@@ -149,7 +155,7 @@ def main() -> None:
         asyncio.run(create(options.server, options.pki, bodies, options.concurrency))
     else:
         asyncio.run(each_pod(options.server, options.pki, options.args, options.concurrency,
-                             options.action))
+                             options.action, options.seconds))
 
 
 if __name__ == "__main__":
