@@ -24,7 +24,8 @@ operator is stopped while the events are written, and then has to work them off 
    server produced them.
 3. On SIGCONT the operator first reads what the kernel buffered on its watch connection;
    the API server has meanwhile closed the stopped watcher (its cacher closes a watcher
-   whose 10-event input buffer stays full: apiserver_terminated_watchers_total), so the
+   whose small input buffer stays full past a short time budget:
+   apiserver_terminated_watchers_total), so the
    operator watches again from the last resourceVersion it read and the rest is replayed
    from the watch cache. If that version had left the cache the answer would be 410 Gone
    and a re-list: counted (hostns_pod_listings_total, its log), never passed off as a
