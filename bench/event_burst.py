@@ -322,6 +322,12 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
     loads: list[float] = []
 
     # --- the operator stopped: the burst -------------------------------------------------
+    # fastkube first lists the pods' names (~10 s at 20,000): the stop begins with its writes.
+    writer = bench.fast(action, *(f"bench-{n}" for n in range(NAMESPACES)),
+                        "--concurrency", "96", "--seconds", str(BURST_SECONDS))
+    assert writer.stdout is not None
+    while "started" not in json.loads(writer.stdout.readline() or '{"started": 0}'):
+        pass
     os.kill(process.pid, signal.SIGSTOP)
     stopped_at = time.monotonic()
     done, created_all = threading.Event(), threading.Event()
@@ -336,8 +342,7 @@ def phase(bench: Bench, process: subprocess.Popen[bytes], port: int, action: str
         creator.start()
     else:
         created_all.set()
-    writes = bench.finish(bench.fast(action, *(f"bench-{n}" for n in range(NAMESPACES)),
-                                     "--concurrency", "96", "--seconds", str(BURST_SECONDS)))
+    writes = bench.finish(writer)
     done.set()
     created_all.wait()
     produced = observer.settled()

@@ -44,6 +44,7 @@ async def _run(jobs: Iterable[Callable[[], Awaitable[int]]], concurrency: int,
         queue.put_nowait(job)
     total, done, failed = queue.qsize(), [0], [0]
     began = time.monotonic()
+    print(json.dumps({"started": total}), flush=True)  # the requests begin now
 
     async def worker() -> None:
         while not queue.empty():
