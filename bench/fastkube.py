@@ -5,7 +5,8 @@ flight. This one uses aiohttp with the control plane's admin client certificate.
 
 Usage (a subprocess of the benchmarks; one JSON line of progress per second on stdout):
   fastkube.py SERVER PKI create START END [--namespace NS --prefix P --host-network]
-  fastkube.py SERVER PKI delete NAMESPACE...
+  fastkube.py SERVER PKI delete NAMESPACE... [--seconds S]
+  fastkube.py SERVER PKI label NAMESPACE... [--seconds S]   (changes each pod's label `burst`)
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ CONCURRENCY = 48
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 
 
-def _session(pki: Path, concurrency: int) -> Any:
+def admin_session(pki: Path, concurrency: int) -> Any:
     import aiohttp
 
     context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
@@ -34,16 +35,21 @@ def _session(pki: Path, concurrency: int) -> Any:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=concurrency))
 
 
-async def _run(jobs: Iterable[Callable[[], Awaitable[int]]], concurrency: int) -> None:
-    """Run the jobs `concurrency` at a time (retrying 429/5xx); report progress per second."""
+async def _run(jobs: Iterable[Callable[[], Awaitable[int]]], concurrency: int,
+               seconds: float | None = None) -> None:
+    """Run the jobs `concurrency` at a time (retrying 429/5xx); report progress per second.
+    With `seconds`, no job starts after that long: the rest are left undone."""
     queue: asyncio.Queue[Callable[[], Awaitable[int]]] = asyncio.Queue()
     for job in jobs:
         queue.put_nowait(job)
     total, done, failed = queue.qsize(), [0], [0]
     began = time.monotonic()
+    print(json.dumps({"started": total}), flush=True)  # the requests begin now
 
     async def worker() -> None:
         while not queue.empty():
+            if seconds is not None and time.monotonic() - began > seconds:
+                return
             job = queue.get_nowait()
             for attempt in range(20):
                 status = await job()
@@ -69,7 +75,7 @@ async def _run(jobs: Iterable[Callable[[], Awaitable[int]]], concurrency: int) -
 
 
 async def create(server: str, pki: Path, bodies: list[dict[str, Any]], concurrency: int) -> None:
-    async with _session(pki, concurrency) as session:
+    async with admin_session(pki, concurrency) as session:
         def job(body: dict[str, Any]) -> Callable[[], Awaitable[int]]:
             url = f"{server}/api/v1/namespaces/{body['metadata']['namespace']}/pods"
             data = json.dumps(body).encode()
@@ -84,8 +90,13 @@ async def create(server: str, pki: Path, bodies: list[dict[str, Any]], concurren
         await _run([job(b) for b in bodies], concurrency)
 
 
-async def delete(server: str, pki: Path, namespaces: list[str], concurrency: int) -> None:
-    async with _session(pki, concurrency) as session:
+async def each_pod(
+    server: str, pki: Path, namespaces: list[str], concurrency: int, action: str,
+    seconds: float | None = None,
+) -> None:
+    """Every pod of the namespaces: deleted (grace 0), or its label `burst` changed
+    (a merge patch: one MODIFIED event each, the pod spec and its findings unchanged)."""
+    async with admin_session(pki, concurrency) as session:
         names: list[tuple[str, str]] = []
         for namespace in namespaces:
             token = ""
@@ -98,34 +109,40 @@ async def delete(server: str, pki: Path, namespaces: list[str], concurrency: int
                 token = page["metadata"].get("continue") or ""
                 if not token:
                     break
-        options = json.dumps({"kind": "DeleteOptions", "apiVersion": "v1",
-                              "gracePeriodSeconds": 0}).encode()
+        if action == "delete":
+            method, content_type = "DELETE", "application/json"
+            data = json.dumps({"kind": "DeleteOptions", "apiVersion": "v1",
+                               "gracePeriodSeconds": 0}).encode()
+        else:
+            method, content_type = "PATCH", "application/merge-patch+json"
+            data = json.dumps({"metadata": {"labels": {"burst": str(time.time_ns())}}}).encode()
 
         def job(namespace: str, name: str) -> Callable[[], Awaitable[int]]:
             url = f"{server}/api/v1/namespaces/{namespace}/pods/{name}"
 
             async def call() -> int:
-                async with session.delete(url, data=options, headers={
-                        "Content-Type": "application/json"}) as response:
+                async with session.request(method, url, data=data, headers={
+                        "Content-Type": content_type}) as response:
                     await response.read()
                     return int(response.status)
             return call
 
-        # Interleave the namespaces, so that the deletions are spread like the pods.
+        # Interleave the namespaces, so that the requests are spread like the pods.
         names.sort(key=lambda item: int(item[1].rsplit("-", 1)[1]))
-        await _run([job(ns, n) for ns, n in names], concurrency)
+        await _run([job(ns, n) for ns, n in names], concurrency, seconds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("server")
     parser.add_argument("pki", type=Path)
-    parser.add_argument("action", choices=("create", "delete"))
+    parser.add_argument("action", choices=("create", "delete", "label"))
     parser.add_argument("args", nargs="+")
     parser.add_argument("--namespace")
     parser.add_argument("--prefix", default="pod")
     parser.add_argument("--host-network", action="store_true")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
+    parser.add_argument("--seconds", type=float, help="delete/label: start no request after")
     options = parser.parse_args()
     if options.action == "create":
         from live_stream import pod
@@ -138,7 +155,8 @@ def main() -> None:
                 body["spec"]["hostNetwork"] = True
         asyncio.run(create(options.server, options.pki, bodies, options.concurrency))
     else:
-        asyncio.run(delete(options.server, options.pki, options.args, options.concurrency))
+        asyncio.run(each_pod(options.server, options.pki, options.args, options.concurrency,
+                             options.action, options.seconds))
 
 
 if __name__ == "__main__":

@@ -343,7 +343,11 @@ class Bench:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.pods = 0
-        self.operators = 0  # logs: /tmp/hostns-bench-operator-N.log
+        self.operators = 0
+        self.log_prefix = "/tmp/hostns-bench-operator"  # logs: PREFIX-N.log
+
+    def operator_log(self, number: int | None = None) -> Path:
+        return Path(f"{self.log_prefix}-{number or self.operators}.log")
 
     def kubectl(self, *args: str, stdin: str | None = None) -> str:
         result = subprocess.run(["kubectl", f"--kubeconfig={self.plane.kubeconfig}", *args],
@@ -417,7 +421,7 @@ class Bench:
     def start_operator(self) -> tuple[subprocess.Popen[bytes], int, float]:
         port = free_port()
         self.operators += 1
-        with open(f"/tmp/hostns-bench-operator-{self.operators}.log", "wb") as log:
+        with self.operator_log().open("wb") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "hostns", "run", "--port", str(port), "--events"],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
@@ -461,9 +465,13 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 
 def latency(bench: Bench, rate: float, seconds: float, tag: str,
-            pairs: list[tuple[float, float]] | None = None, settle: float = 30) -> list[float]:
+            pairs: list[tuple[float, float]] | None = None, settle: float = 30,
+            until: threading.Event | None = None,
+            created_all: threading.Event | None = None) -> list[float]:
     """Create host-network pods (each its own workload) at `rate`/s; seconds to Violation.
-    `pairs` receives (created at, latency) of each detected pod, in creation order."""
+    `pairs` receives (created at, latency) of each detected pod, in creation order.
+    Creating stops after `seconds`, or earlier once `until` is set; `created_all` is set
+    when the last create has returned (the wait for the findings follows)."""
     from kubernetes import watch
 
     created: dict[str, float] = {}
@@ -496,7 +504,10 @@ def latency(bench: Bench, rate: float, seconds: float, tag: str,
 
     def create(i: int) -> None:
         due = begin + i / rate
-        time.sleep(max(0.0, due - time.monotonic()))
+        if until is None:
+            time.sleep(max(0.0, due - time.monotonic()))
+        elif until.wait(max(0.0, due - time.monotonic())):
+            return
         body = pod(i, namespace="bench-latency", prefix=f"lat-{tag}")
         body["spec"]["hostNetwork"] = True
         # The raw response: decoding each answer into a V1Pod costs this process milliseconds
@@ -508,6 +519,9 @@ def latency(bench: Bench, rate: float, seconds: float, tag: str,
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(create, range(total)))
+    total = len(created)
+    if created_all is not None:
+        created_all.set()
     achieved = total / (max(created.values()) - begin)
     deadline = time.monotonic() + settle
     while len(detected.keys() & created.keys()) < total and time.monotonic() < deadline:

@@ -53,6 +53,20 @@ def load() -> str:
     return f"load {os.getloadavg()[0]:.1f}"
 
 
+def idle_rate(pid: int, timeout: float = 600) -> float:
+    """Wait until the process is idle (under 2% of a core over 2 s, at most `timeout`:
+    e.g. findings still being written), then its CPU seconds per second over 5 s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        time.sleep(2)
+        if cpu_seconds(pid) - before < 0.04:
+            break
+    idle_from = cpu_seconds(pid)
+    time.sleep(5)
+    return (cpu_seconds(pid) - idle_from) / 5
+
+
 def wait_listed(port: int, timeout: float = 900) -> float:
     """Until the operator's first complete pod listing; the moment it was seen."""
     deadline = time.monotonic() + timeout
@@ -140,17 +154,7 @@ def sustained(
     bench: Bench, count: int, process: subprocess.Popen[bytes], port: int,
 ) -> dict[str, float]:
     """Delete every bench pod as fast as the API server allows; the operator's event rate."""
-    # The start-up phase leaves findings to write: wait until the operator is idle
-    # (under 2% of a core over 2 s, at most 10 minutes) before taking its idle rate.
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        before = cpu_seconds(process.pid)
-        time.sleep(2)
-        if cpu_seconds(process.pid) - before < 0.04:
-            break
-    idle_from = cpu_seconds(process.pid)
-    time.sleep(5)
-    idle = (cpu_seconds(process.pid) - idle_from) / 5
+    idle = idle_rate(process.pid)
     before_events = metric(port, "hostns_pods_evaluated_total")
     before_cpu = cpu_seconds(process.pid)
     rates: list[float] = []
