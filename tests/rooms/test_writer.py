@@ -220,3 +220,50 @@ async def test_a_hold_refuses_urgent_marks_its_predicate_refuses(
     assert recorder.flushed == ["new"] and writer.backlog == 1
     writer.release()
     await until(lambda: recorder.flushed == ["new", "known"], timeout=1)
+
+
+async def test_a_finding_rewritten_moments_ago_waits_the_longer_window_and_blocks_no_other(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = make(coalesce=0.05)  # hot: 8 x 0.05 = 0.4 s
+    writer.mark([workload("rolling")])
+    await until(lambda: recorder.flushed == ["rolling"], timeout=1)
+    writer.mark([workload("rolling")])  # its roll-out goes on
+    writer.mark([workload("other")])
+    await until(lambda: recorder.flushed == ["rolling", "other"], timeout=1)
+    await asyncio.sleep(0.15)
+    assert recorder.flushed == ["rolling", "other"], "still in its longer window"
+    await until(lambda: recorder.flushed == ["rolling", "other", "rolling"], timeout=1)
+
+
+async def test_urgent_marks_and_quiet_findings_are_not_held_back_by_the_longer_window(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = make(coalesce=0.05)
+    writer.mark([workload("a")], urgent=True)  # a new detection
+    await until(lambda: recorder.flushed == ["a"], timeout=1)
+    started = asyncio.get_running_loop().time()
+    writer.mark([workload("a")])  # the rest of its burst: the normal window
+    await until(lambda: recorder.flushed == ["a"] * 2, timeout=1)
+    assert asyncio.get_running_loop().time() - started < 0.3, "not hot after a detection"
+    writer.mark([workload("a")], urgent=True)  # a new detection goes at once, hot or not
+    await until(lambda: recorder.flushed == ["a"] * 3, timeout=0.3)
+    await asyncio.sleep(0.5)  # longer than the hot window: "a" is quiet again
+    started = asyncio.get_running_loop().time()
+    writer.mark([workload("a")])
+    await until(lambda: len(recorder.flushed) == 4, timeout=1)
+    assert asyncio.get_running_loop().time() - started < 0.3, "the normal window again"
+
+
+async def test_the_release_corrects_what_was_written_during_the_hold_at_once(
+    recorder: Recorder, make: Callable[..., FindingWriter]
+) -> None:
+    writer = make(coalesce=0.05)
+    writer.hold(allow=lambda w: True)
+    writer.mark([workload("ds")])  # written during the listing, as the hold allows
+    await until(lambda: recorder.flushed == ["ds"], timeout=1)
+    writer.mark([workload("ds")])  # the listing's end marks every finding: hot
+    writer.release()
+    started = asyncio.get_running_loop().time()
+    await until(lambda: recorder.flushed == ["ds", "ds"], timeout=1)
+    assert asyncio.get_running_loop().time() - started < 0.3, "not a hot window later"

@@ -5,6 +5,10 @@ burst (a DaemonSet rolling out) becomes one write per finding; marks that arrive
 meanwhile join it. A mark can be urgent — a new detection: a pod just turned
 into a Violation and the finding does not say so yet — and is then written at
 once, ahead of the coalescing queue; the rest of its burst coalesces behind it.
+A finding that keeps changing is throttled: one marked again less than `hot`
+(HOT_FACTOR x `coalesce`) after its last coalesced write waits `hot` instead — a roll-out or a
+mass deletion costs one write per finding every few seconds, not every half
+second, and leaves the API server to the events (urgent marks are never held back).
 Workloads are then taken first in, first out — the oldest change is written
 first, whatever its name — by `concurrency` workers, and a workload is never
 written by two workers at once (a mark during its write queues it again behind
@@ -24,6 +28,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from hostns.core.workloads import Workload
 from hostns.live.backoff import Backoff
@@ -32,6 +37,7 @@ from hostns.live.tasks import cancel_and_wait
 logger = logging.getLogger("hostns")
 
 CONCURRENCY = 32
+HOT_FACTOR = 8  # a finding rewritten within HOT_FACTOR x coalesce waits that long
 
 # A hold's predicate: True for a workload that may be written while held.
 Allow = Callable[[Workload], bool]
@@ -52,8 +58,13 @@ class FindingWriter:
         self._concurrency = concurrency
         self._on_error = on_error
         self._on_idle = on_idle
-        self._queue: dict[Workload, float] = {}  # insertion order = arrival order; value: due
-        self._urgent: dict[Workload, None] = {}  # due now, before the queue, in arrival order
+        self._hot_seconds = coalesce * HOT_FACTOR
+        # Insertion order = arrival order; value: due. Each queue has one window, so its
+        # dues only grow along it.
+        self._queue: dict[Workload, float] = {}
+        self._hot: dict[Workload, float] = {}  # rewritten moments ago: the longer window
+        self._urgent: dict[Workload, None] = {}  # due now, before the queues
+        self._written: dict[Workload, float] = {}  # last write's start, oldest first
         self._in_flight: set[Workload] = set()
         self._again: dict[Workload, bool] = {}  # marked during its write; value: urgent
         self._backoffs: dict[Workload, Backoff] = {}
@@ -66,7 +77,8 @@ class FindingWriter:
 
     @property
     def backlog(self) -> int:
-        return len(self._urgent) + len(self._queue) + len(self._deferred) + len(self._in_flight)
+        return (len(self._urgent) + len(self._queue) + len(self._hot) + len(self._deferred)
+                + len(self._in_flight))
 
     @property
     def due(self) -> int:
@@ -75,10 +87,11 @@ class FindingWriter:
             return len(self._in_flight)
         now = time.monotonic()
         waiting = len(self._urgent)
-        for due in self._queue.values():  # in arrival order, so dues only grow
-            if due > now:
-                break
-            waiting += 1
+        for queue in (self._queue, self._hot):
+            for due in queue.values():  # in arrival order, so dues only grow
+                if due > now:
+                    break
+                waiting += 1
         return waiting + len(self._in_flight)
 
     def mark(self, workloads: Iterable[Workload], *, urgent: bool = False) -> None:
@@ -93,12 +106,16 @@ class FindingWriter:
             self._deferred.pop(workload, None)  # looked at again when its turn comes
             if urgent:
                 self._queue.pop(workload, None)
+                self._hot.pop(workload, None)
                 self._urgent[workload] = None
                 self._wake.set()
-            elif workload not in self._queue:
-                if not self._queue:
+            elif workload not in self._queue and workload not in self._hot:
+                written = self._written.get(workload)
+                hot = written is not None and now - written < self._hot_seconds
+                queue = self._hot if hot else self._queue
+                if not queue:
                     self._wake.set()
-                self._queue[workload] = now + self._coalesce
+                queue[workload] = now + (self._hot_seconds if hot else self._coalesce)
 
     def hold(self, allow: Allow | None = None) -> None:
         """Write nothing (or, with `allow`, only what it accepts) until `release`."""
@@ -112,6 +129,13 @@ class FindingWriter:
         if self._deferred:
             self._urgent = {**self._deferred, **self._urgent}
             self._deferred = {}
+        # The end of the start-up listing is a fresh start: what was written during it
+        # (with partial pod counts) is corrected now, not a hot window later.
+        if self._hot:
+            now = time.monotonic()
+            self._queue = {**dict.fromkeys(self._hot, now), **self._queue}
+            self._hot = {}
+        self._written.clear()
         self._wake.set()
 
     def start(self) -> None:
@@ -129,20 +153,42 @@ class FindingWriter:
 
     async def drain(self) -> None:
         """Write everything queued now, one after the other (at shutdown)."""
-        while not self._held and (self._urgent or self._queue):
-            queue = self._urgent or self._queue
+        while not self._held and (self._urgent or self._queue or self._hot):
+            queue: dict[Workload, Any] = self._urgent or self._queue or self._hot
             workload = next(iter(queue))
             del queue[workload]
             with contextlib.suppress(Exception):
                 await self._flush(workload)
 
-    def _take(self, workload: Workload) -> bool:
-        """Whether a workload whose turn came may be written now (else it is deferred)."""
+    def _take(self, workload: Workload, *, coalesced: bool) -> bool:
+        """Whether a workload whose turn came may be written now (else it is deferred).
+        Only a coalesced write heats a finding: the write right after a new detection
+        (the rest of its burst) still comes after the normal window."""
         if self._held and self._allow is not None and not self._allow(workload):
             self._deferred[workload] = None
             return False
         self._in_flight.add(workload)
+        if not coalesced:
+            return True
+        now = time.monotonic()
+        self._written.pop(workload, None)
+        self._written[workload] = now
+        for old, at in list(self._written.items()):  # oldest first: forget the cold ones
+            if at > now - self._hot_seconds:
+                break
+            del self._written[old]
         return True
+
+    def _due_queue(self) -> tuple[dict[Workload, float] | None, float | None]:
+        """The coalescing queue whose head is due first, and in how long (<= 0: now)."""
+        best: dict[Workload, float] | None = None
+        first: float | None = None
+        for queue in (self._queue, self._hot):
+            if queue:
+                due = next(iter(queue.values()))
+                if first is None or due < first:
+                    best, first = queue, due
+        return best, None if first is None else first - time.monotonic()
 
     async def _next(self) -> Workload:
         while True:
@@ -151,16 +197,16 @@ class FindingWriter:
             while writing and self._urgent:
                 workload = next(iter(self._urgent))
                 del self._urgent[workload]
-                if self._take(workload):
+                if self._take(workload, coalesced=False):
                     return workload
-            while writing and self._queue:
-                workload, due = next(iter(self._queue.items()))
-                timeout = due - time.monotonic()
-                if timeout > 0:
+            while writing:
+                queue, timeout = self._due_queue()
+                if queue is None or (timeout is not None and timeout > 0):
                     break
                 timeout = None
-                del self._queue[workload]
-                if self._take(workload):
+                workload = next(iter(queue))
+                del queue[workload]
+                if self._take(workload, coalesced=True):
                     return workload
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -182,6 +228,6 @@ class FindingWriter:
                 self._in_flight.discard(workload)
                 if workload in self._again:
                     self.mark((workload,), urgent=self._again.pop(workload))
-            idle = not (self._urgent or self._queue or self._in_flight)
+            idle = not (self._urgent or self._queue or self._hot or self._in_flight)
             if idle and self._on_idle is not None:
                 self._on_idle()
