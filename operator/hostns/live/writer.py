@@ -6,9 +6,10 @@ meanwhile join it. A mark can be urgent — a new detection: a pod just turned
 into a Violation and the finding does not say so yet — and is then written at
 once, ahead of the coalescing queue; the rest of its burst coalesces behind it.
 A finding that keeps changing is throttled: one marked again less than `hot`
-(HOT_FACTOR x `coalesce`) after its last coalesced write waits `hot` instead — a roll-out or a
-mass deletion costs one write per finding every few seconds, not every half
-second, and leaves the API server to the events (urgent marks are never held back).
+(HOT_FACTOR x `coalesce`) after its last coalesced write waits `hot` instead — a
+roll-out or a mass deletion costs one write per finding every few seconds, not
+every half second, and leaves the API server to the events (urgent marks are
+never held back).
 Workloads are then taken first in, first out — the oldest change is written
 first, whatever its name — by `concurrency` workers, and a workload is never
 written by two workers at once (a mark during its write queues it again behind
@@ -173,10 +174,12 @@ class FindingWriter:
         now = time.monotonic()
         self._written.pop(workload, None)
         self._written[workload] = now
-        for old, at in list(self._written.items()):  # oldest first: forget the cold ones
-            if at > now - self._hot_seconds:
+        cutoff = now - self._hot_seconds
+        while self._written:  # oldest first: forget the cold ones from the front
+            oldest, at = next(iter(self._written.items()))
+            if at > cutoff:
                 break
-            del self._written[old]
+            del self._written[oldest]
         return True
 
     def _due_queue(self) -> tuple[dict[Workload, float] | None, float | None]:
