@@ -428,6 +428,18 @@ class Bench:
             )
         return process, port, time.monotonic()
 
+    def memory_at(self, count: int) -> dict[str, int]:
+        """Grow to `count` pods; the operator's memory once its picture is complete (one
+        end of the per-pod slope). The operator is stopped and its findings cleared."""
+        self.grow_to(count)
+        handled, right, process, _ = self.operator_round(count)
+        used = memory(process.pid)
+        stop_process(process)
+        self.clear_findings()
+        print(f"  operator at {count} pods: handled {handled:.1f}s, right {right:.1f}s, "
+              f"memory {used} MiB; load {os.getloadavg()[0]:.1f}", flush=True)
+        return used
+
     def operator_round(self, count: int) -> tuple[float, float, subprocess.Popen[bytes], int]:
         """Seconds to every pod handled, and to every finding right (from a clean slate)."""
         expected = expected_findings(count)
@@ -554,14 +566,7 @@ def main() -> int:
               f"{EXCEPTED_WORKLOADS} exceptions; load average {os.getloadavg()[0]:.1f}",
               flush=True)
 
-        # Memory at half the pods, for the per-pod slope.
-        bench.grow_to(count // 2)
-        handled, right, process, _ = bench.operator_round(count // 2)
-        half_memory = memory(process.pid)
-        stop_process(process)
-        bench.clear_findings()
-        print(f"  operator at {count // 2} pods: handled {handled:.1f}s, right {right:.1f}s, "
-              f"memory {half_memory}", flush=True)
+        half_memory = bench.memory_at(count // 2)  # for the per-pod slope
 
         bench.grow_to(count)
         print(f"served pod size: {bench.served_size()} bytes", flush=True)

@@ -215,13 +215,7 @@ def main() -> int:
         bench.setup()
         print(f"{count} pods, {count // 10} with hostNetwork; {load()}", flush=True)
 
-        bench.grow_to(count // 2)
-        handled, right, process, _ = bench.operator_round(count // 2)
-        half = memory(process.pid)
-        stop_process(process)
-        bench.clear_findings()
-        print(f"  operator at {count // 2} pods: handled {handled:.1f}s, right {right:.1f}s, "
-              f"memory {half} MiB; {load()}", flush=True)
+        half = bench.memory_at(count // 2)
 
         bench.grow_to(count)
         print(f"served pod size: {bench.served_size()} bytes", flush=True)
