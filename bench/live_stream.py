@@ -440,6 +440,17 @@ class Bench:
               f"memory {used} MiB; load {os.getloadavg()[0]:.1f}", flush=True)
         return used
 
+    def picture_round(self, count: int) -> tuple[float, float, float, dict[str, int], float]:
+        """A (bare LIST+WATCH), then the operator from a clean slate, one after the other:
+        A's seconds, the operator's seconds to every pod handled and to every finding
+        right, its memory and CPU seconds then (the operator is stopped after)."""
+        bare, child = self.child_round("bare", count)
+        child.stop()
+        handled, right, process, _ = self.operator_round(count)
+        used, cpu = memory(process.pid), cpu_seconds(process.pid)
+        stop_process(process)
+        return bare, handled, right, used, cpu
+
     def operator_round(self, count: int) -> tuple[float, float, subprocess.Popen[bytes], int]:
         """Seconds to every pod handled, and to every finding right (from a clean slate)."""
         expected = expected_findings(count)
@@ -573,12 +584,7 @@ def main() -> int:
         table: list[tuple[float, float, float, float]] = []
         full_memory: dict[str, int] = {}
         for r in range(rounds):
-            bare, child = bench.child_round("bare", count)
-            child.stop()
-            handled, right, process, port = bench.operator_round(count)
-            full_memory = memory(process.pid)
-            cpu = cpu_seconds(process.pid)
-            stop_process(process)
+            bare, handled, right, full_memory, cpu = bench.picture_round(count)
             bench.clear_findings()
             kopf, child = bench.child_round("kopf", count)
             child.stop()

@@ -40,7 +40,6 @@ from live_stream import (
     ControlPlane,
     cpu_seconds,
     latency,
-    memory,
     metric,
     percentile,
     stop_process,
@@ -219,12 +218,7 @@ def main() -> int:
 
         bench.grow_to(count)
         print(f"served pod size: {bench.served_size()} bytes", flush=True)
-        bare, child = bench.child_round("bare", count)
-        child.stop()
-        handled, right, process, port = bench.operator_round(count)
-        full = memory(process.pid)
-        cpu = cpu_seconds(process.pid)
-        stop_process(process)
+        bare, handled, right, full, cpu = bench.picture_round(count)
         print(f"  A {bare:.1f}s | operator: every pod handled {handled:.1f}s "
               f"({handled / bare:.2f}x A), every finding right {right:.1f}s "
               f"({right / bare:.2f}x A), {cpu:.1f}s CPU, memory {full} MiB; {load()}",
